@@ -30,7 +30,7 @@ nox.options.parallel = 2
 @nox.session(allow_parallel=True)
 @nox.parametrize(("flax", "backend"), CELLS)
 def tests(session: nox.Session, flax: str, backend: str) -> None:
-    """Run every case and variant on one Flax release (with its JAX) and backend; record the cell's results."""
+    """Every case and variant on one Flax release with its JAX, on one backend."""
     cell = cell_id(flax, backend)
     reason = cells.missing_backend(MATRIX, backend)
     if reason:
@@ -47,7 +47,7 @@ def tests(session: nox.Session, flax: str, backend: str) -> None:
 
 @nox.session(allow_parallel=False)
 def report(session: nox.Session) -> None:
-    """Merge the cells' results into results/matrix.json and results/matrix.md; fail if any cell is not as expected."""
+    """Merge the cells into results/matrix.{json,md}; fail if any is not as expected."""
     rows = matrix_report.write_report(matrix_report.default_cells(MATRIX))
     print((matrix_report.RESULTS_DIR / "matrix.md").read_text())
     if summary := os.environ.get("GITHUB_STEP_SUMMARY"):

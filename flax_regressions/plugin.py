@@ -173,6 +173,7 @@ class Recorder:
     def __init__(self, config, path: Path):
         self.config, self.path = config, path
         self.records: dict[str, dict] = {}
+        self.packages = {d.metadata["Name"]: d.version for d in distributions()}
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def pytest_runtest_logreport(self, report):
@@ -210,7 +211,7 @@ class Recorder:
                 "versions": state["versions"],
                 "python": platform.python_version(),
                 "platform": platform.platform(),
-                "packages": {d.metadata["Name"]: d.version for d in distributions()},
+                "packages": self.packages,
                 "started": self.started,
                 "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "complete": complete,

@@ -7,14 +7,15 @@ What goes wrong: ``jax.jit(lstm)(x)`` closes over the NNX module, so
 ``rngs.carry()``, which mutates the RNG stream's ``count`` (a Variable created
 outside the trace). Flax versions that check the trace level raise
 ``flax.errors.TraceContextError: Cannot call RngStream from a different trace
-level`` (newer: ``Cannot mutate RngCount from a different trace level``).
-Versions whose trace check is disabled (``TraceState.is_valid`` returns True)
-raise nothing, but leave a jit tracer stored in the stream's ``count``: the
-next eager call of the module fails with ``jax.errors.UnexpectedTracerError``.
+level`` (Flax >= 0.11: ``Cannot mutate RngCount from a different trace level``).
+Flax 0.10.1-0.10.4 disabled that check (``TraceState.is_valid`` returned True):
+the jitted call raises nothing but leaves jit tracers inside the module (the
+carry RNG count and, via RNN's internal nnx.scan, every Variable of the cell,
+weights included), so the next eager call fails with UnexpectedTracerError.
 
 Versions named in the report: fails on Flax 0.10.5 (jax 0.6.0); reported as
-working on 0.10.2 and 0.10.4 -- there the jitted call is only silent, the module
-is broken afterwards (see ``bug_reuse``).
+working on 0.10.2 and 0.10.4 -- there the jitted call is only silent and the
+module is broken afterwards (see ``bug_reuse``). 0.10.0 raises as well.
 
 Variants:
   bug          -- the documented call: ``jax.jit(lstm)(x)``.
@@ -106,12 +107,14 @@ def bug_reuse(*, features=10, hidden=10, batch=2, seq_len=5):
     """The documented jitted call, then the module used again eagerly.
 
     Exists because Flax 0.10.1-0.10.4 disabled the trace-level check
-    (``TraceState.is_valid`` always True): the jitted call succeeds but stores a
-    jit tracer in the carry RNG stream's ``count``. Calling the module again
-    *eagerly* reads that count (``rngs.carry()``) and raises
+    (``TraceState.is_valid`` always True): the jitted call succeeds but stores jit
+    tracers in the module -- the carry RNG stream's ``count`` and every Variable
+    of the cell (nnx.scan inside RNN writes its traced state back). Calling the
+    module again *eagerly* reads them (first ``rngs.carry()``) and raises
     UnexpectedTracerError. Calling ``jax.jit(lstm)`` again would not expose it:
     jit's cache (keyed on the same module object) skips retracing. On releases
-    where ``bug`` raises, this variant raises the same error at the jitted call.
+    where ``bug`` raises (0.10.0, >= 0.10.5), this variant raises the same error
+    at the jitted call.
     """
     lstm = _make_lstm(features, hidden)
     x = _inputs(batch, seq_len, features)

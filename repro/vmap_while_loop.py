@@ -147,8 +147,8 @@ def fix_restore_state(*, batch=3, features=4, counts=None):
         return x
 
     model = Model(features, features, rngs=nnx.Rngs(0))
-    kernel_before = np.asarray(model.linear.kernel.value)
-    bias_before = np.asarray(model.linear.bias.value)
+    kernel_before = np.asarray(model.linear.kernel[...])
+    bias_before = np.asarray(model.linear.bias[...])
     xs = _inputs(batch, features)
     y = nnx.vmap(foo, in_axes=(None, 0, 0))(model, xs, jnp.asarray(counts))
 
@@ -158,10 +158,10 @@ def fix_restore_state(*, batch=3, features=4, counts=None):
         err_msg="vmapped while loop (restore-state workaround) disagrees with the loop unrolled per example",
     )
     np.testing.assert_array_equal(
-        np.asarray(model.linear.kernel.value), kernel_before, err_msg="model kernel changed by the vmapped call"
+        np.asarray(model.linear.kernel[...]), kernel_before, err_msg="model kernel changed by the vmapped call"
     )
     np.testing.assert_array_equal(
-        np.asarray(model.linear.bias.value), bias_before, err_msg="model bias changed by the vmapped call"
+        np.asarray(model.linear.bias[...]), bias_before, err_msg="model bias changed by the vmapped call"
     )
 
 
@@ -182,7 +182,7 @@ def fix_closure(*, batch=3, features=4, counts=None):
         return x
 
     model = Model(features, features, rngs=nnx.Rngs(0))
-    kernel_before = np.asarray(model.linear.kernel.value)
+    kernel_before = np.asarray(model.linear.kernel[...])
     xs = _inputs(batch, features)
     y = nnx.vmap(foo, in_axes=(None, 0, 0))(model, xs, jnp.asarray(counts))
 
@@ -192,7 +192,7 @@ def fix_closure(*, batch=3, features=4, counts=None):
         err_msg="vmapped while loop (closure workaround) disagrees with the loop unrolled per example",
     )
     np.testing.assert_array_equal(
-        np.asarray(model.linear.kernel.value), kernel_before, err_msg="model kernel changed by the vmapped call"
+        np.asarray(model.linear.kernel[...]), kernel_before, err_msg="model kernel changed by the vmapped call"
     )
 
 

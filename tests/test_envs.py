@@ -1,0 +1,99 @@
+"""Environment specs, release resolution and uv failure messages. No network, no Flax."""
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from flax_regressions import cells, envs, matrix, releases
+from tests.test_matrix import GOOD, write
+
+PUBLISHED = {
+    "0.10.2": (datetime(2024, 11, 19, 19, 58, tzinfo=timezone.utc), ">=3.10"),
+    "0.10.5": (datetime(2025, 3, 31, 15, 18, tzinfo=timezone.utc), ">=3.10"),
+    "0.10.6": (datetime(2025, 4, 23, 20, 27, tzinfo=timezone.utc), ">=3.10"),
+    "0.12.8": (datetime(2026, 7, 20, 18, 29, tzinfo=timezone.utc), ">=3.11"),
+    "0.12.12": (datetime(2026, 10, 27, 1, 30, tzinfo=timezone.utc), ">=3.12"),
+    "0.13.0rc1": (datetime(2026, 11, 1, tzinfo=timezone.utc), ">=3.12"),
+}
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+
+
+def test_latest_is_the_newest_final_release_for_the_python(registry):
+    assert releases.resolve("latest", "3.12") == "0.12.12"
+    assert releases.resolve("latest", "3.11") == "0.12.8"
+    assert releases.releases("3.12") == ["0.10.2", "0.10.5", "0.10.6", "0.12.8", "0.12.12"]
+
+
+def test_an_unknown_release_names_the_nearest_ones(registry):
+    with pytest.raises(releases.RegistryError, match=r"^flax 0.10.55 is not a release on the registry \(nearest: 0.10.2, 0.10.5, 0.10.6\)"):
+        releases.resolve("0.10.55", "3.12")
+
+
+def test_a_release_for_another_python_is_refused(registry):
+    with pytest.raises(releases.RegistryError, match="flax 0.12.12 does not support Python 3.11"):
+        releases.resolve("0.12.12", "3.11")
+
+
+def test_cutoff_is_the_day_after_the_release(registry):
+    assert releases.cutoff("0.10.5") == date(2025, 4, 1)
+
+
+def test_unreachable_registry_is_one_line(monkeypatch):
+    releases.published.cache_clear()
+    monkeypatch.setattr(releases, "PYPI_JSON", "http://127.0.0.1:9/{package}/json")
+    with pytest.raises(releases.RegistryError, match=r"^cannot reach the package registry \(http://127.0.0.1:9/flax/json\)"):
+        releases.published()
+    releases.published.cache_clear()
+
+
+def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, registry):
+    m = matrix.load(write(tmp_path, GOOD))
+    spec = cells.spec_for(m, "0.10.5", "cpu")
+    assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.5.3", "jaxlib==0.5.3"]
+    assert spec.cutoff == date(2025, 4, 1) and spec.name == "flax-0.10.5-cpu"
+    assert set(envs.cell_tools()) <= set(spec.requirements())
+    latest = cells.spec_for(m, "latest", "cuda")
+    assert latest.requirements()[:2] == ["flax==0.12.12", "jax[cuda12]"]
+    assert latest.key() != spec.key() and spec.key() == cells.spec_for(m, "0.10.5", "cpu").key()
+
+
+def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypatch):
+    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+    from flax_regressions.results import write_json
+
+    write_json(tmp_path / ".envs" / spec.name / envs.STAMP, {"key": spec.key()})
+    monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv must not run for an unchanged environment"))
+    logs = []
+    assert envs.ensure(spec, tmp_path / ".envs", log=logs.append) == tmp_path / ".envs" / spec.name / "bin" / "python"
+    assert logs == [f"reusing .envs/{spec.name} (pins unchanged)"]
+
+
+UNREACHABLE = """\
+error: Request failed after 3 retries
+  Caused by: Failed to fetch: `https://pypi.org/simple/flax/`
+  Caused by: error sending request for url (https://pypi.org/simple/flax/)
+  Caused by: client error (Connect)
+  Caused by: dns error: failed to lookup address information: Name or service not known
+"""
+
+UNSATISFIABLE = """\
+  x No solution found when resolving dependencies:
+  `-> Because there is no version of flax==0.10.55 and you require flax==0.10.55, we can conclude that your
+      requirements are unsatisfiable.
+"""
+
+
+def test_uv_failures_become_one_line():
+    assert envs.explain_uv_failure("flax-0.10.5-cpu", UNREACHABLE) == (
+        "could not install flax-0.10.5-cpu: cannot reach the package registry "
+        "(dns error: failed to lookup address information: Name or service not known)"
+    )
+    assert envs.explain_uv_failure("flax-0.10.55-cpu", UNSATISFIABLE) == (
+        "could not install flax-0.10.55-cpu: Because there is no version of flax==0.10.55 and you require "
+        "flax==0.10.55, we can conclude that your requirements are unsatisfiable."
+    )
+    assert envs.explain_uv_failure("x", "error: something odd\nmore") == "could not install x: error: something odd"

@@ -1,0 +1,128 @@
+"""The conformance plugin on made-up cases: strict xfail, strict XPASS, broken fixes, unknowns, the results file.
+
+The made-up cases need no Flax: their variants raise or return on their own, so each test shows what the
+plugin does with one kind of outcome.
+"""
+
+import json
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+MATRIX = """\
+python: "3.12"
+current: "0.10.5"
+flax:
+  - {{version: "0.10.5", jax: "0.5.3"}}
+backends:
+  cpu: {{}}
+cases:
+  demo:
+    variants:
+{rules}
+"""
+
+REPRO = '''\
+"""A made-up case."""
+
+
+def bug():
+    raise ValueError("vmap was requested to map its argument along axis 0, rank 0")
+
+
+def bug_gone():
+    pass
+
+
+def fix():
+    pass
+
+
+def fix_broken():
+    raise AssertionError("cell 3 differs from the reference")
+'''
+
+TEST_FILE = """\
+from flax_regressions.plugin import check_variant
+
+
+def test_variant(case, variant, rule, request):
+    check_variant(case, variant, rule, request.node)
+"""
+
+
+def run(pytester, rules: str, *args):
+    (pytester.path / "repro").mkdir()
+    (pytester.path / "repro" / "demo.py").write_text(REPRO)
+    (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)))
+    pytester.makepyfile(test_cases=TEST_FILE)
+    return pytester.runpytest_subprocess(
+        "-p", "flax_regressions.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
+        "--results-file", str(pytester.path / "cell.json"), "-rxXf", "-vv", *args,
+    )
+
+
+EXPECTED = """\
+bug: [{expect: fail, raises: ValueError, match: "rank 0"}]
+bug_gone: [{expect: fail, raises: ValueError, match: "rank 0"}]
+fix: [{expect: pass}]
+fix_broken: [{expect: pass}]
+"""
+
+
+def test_outcomes_and_their_reports(pytester):
+    result = run(pytester, EXPECTED)
+    result.assert_outcomes(passed=1, xfailed=1, failed=2)
+    out = result.stdout.str()
+    assert "XPASS(strict)" in out and "demo-bug_gone: expected to fail with ValueError" in out
+    assert "the bug no longer reproduces on this Flax/JAX: update matrix.yaml" in out
+    assert "FAILED test_cases.py::test_variant[demo-fix_broken] - AssertionError: cell 3 differs" in out
+
+    cell = json.loads((pytester.path / "cell.json").read_text())
+    assert cell["complete"] is True and set(cell["versions"]) == {"flax", "jax", "jaxlib"}
+    assert "pytest" in cell["packages"]
+    got = {r["variant"]: (r["outcome"], r["exception"], r["expected"], r["as_expected"]) for r in cell["results"]}
+    assert got == {
+        "bug": ("failed", "ValueError", "fail", True),
+        "bug_gone": ("passed", None, "fail", False),
+        "fix": ("passed", None, "pass", True),
+        "fix_broken": ("failed", "AssertionError", "pass", False),
+    }
+
+
+def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
+    rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError, match: "rank 0"}]',
+                             'bug: [{expect: fail, raises: ValueError, match: "keyword arguments"}]')
+    result = run(pytester, rules, "-k", "demo-bug and not gone")
+    result.assert_outcomes(failed=1)
+    assert "ValueError: vmap was requested" in result.stdout.str()
+
+
+def test_a_failure_of_another_type_is_not_the_expected_bug(pytester):
+    rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError', 'bug: [{expect: fail, raises: TypeError')
+    result = run(pytester, rules, "-k", "demo-bug and not gone")
+    result.assert_outcomes(failed=1)
+
+
+def test_a_version_without_expectation_fails_as_unknown(pytester):
+    rules = EXPECTED.replace("fix: [{expect: pass}]", 'fix: [{flax: "<0.1", expect: pass}]')
+    result = run(pytester, rules, "-k", "demo-fix and not broken")
+    result.assert_outcomes(failed=1)
+    assert "unknown: matrix.yaml has no expectation for demo-fix on flax" in result.stdout.str()
+    assert json.loads((pytester.path / "cell.json").read_text())["results"][0]["expected"] == "unknown"
+
+
+def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
+    result = run(pytester, EXPECTED.replace("fix: [{expect: pass}]", "fix: [{expect: perhaps}]"))
+    assert result.ret == 2
+    out = result.stdout.str() + result.stderr.str()
+    assert "error: matrix.yaml:12: cases.demo.variants.fix[0].expect: must be pass or fail" in out
+
+
+def test_xdist_workers_report_to_one_results_file(pytester):
+    result = run(pytester, EXPECTED, "-n", "2")
+    result.assert_outcomes(passed=1, xfailed=1, failed=2)
+    cell = json.loads((pytester.path / "cell.json").read_text())
+    assert len(cell["results"]) == 4

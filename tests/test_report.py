@@ -1,0 +1,95 @@
+"""Merging per-cell results into matrix.json / matrix.md, with missing, errored and unreadable cells. No Flax."""
+
+import json
+
+import pytest
+
+from flax_regressions import matrix, report, results
+from tests.test_matrix import GOOD, write
+
+
+@pytest.fixture
+def the_matrix(tmp_path):
+    return matrix.load(write(tmp_path))
+
+
+def ran(cell, flax, rows, complete=True):
+    return {"cell": cell, "backend": "cpu", "versions": {"flax": flax, "jax": "0.5.3", "jaxlib": "0.5.3"},
+            "complete": complete, "cell_outcome": "ran", "results": rows}
+
+
+def row(variant, outcome, expected, ok, exception=None, message=None):
+    return {"case": "demo", "variant": variant, "outcome": outcome, "exception": exception, "message": message,
+            "expected": expected, "as_expected": ok, "duration_s": 0.1}
+
+
+def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
+    cells_dir = tmp_path / "cells"
+    results.write_json(cells_dir / "flax-0.10.5-cpu.json", ran("flax-0.10.5-cpu", "0.10.5", [
+        row("bug", "failed", "fail", True, "ValueError", "rank"), row("fix", "passed", "pass", True)]))
+    results.write_json(cells_dir / "flax-latest-cpu.json", ran("flax-latest-cpu", "0.12.12", [
+        row("bug", "passed", "fail", False)], complete=False))
+    results.write_cell_error(cells_dir, "flax-0.10.55-cpu", "cpu", "error", "flax 0.10.55 is not a release")
+    (cells_dir / "flax-0.10.4-cpu.json").write_text('{"cell": "flax-0.10.4-cpu", "resu')  # torn by hand
+
+    wanted = ["flax-0.10.2-cpu", "flax-0.10.4-cpu", "flax-0.10.5-cpu", "flax-latest-cpu"]
+    rows = report.write_report(wanted, cells_dir, tmp_path, the_matrix)
+    by = {(r["cell"], r["variant"]): r for r in rows}
+
+    assert len(rows) == 5 * 2
+    assert by["flax-0.10.2-cpu", "bug"]["outcome"] == "missing"
+    assert "no results file" in by["flax-0.10.2-cpu", "bug"]["message"]
+    assert "unreadable results file" in by["flax-0.10.4-cpu", "fix"]["message"]
+    assert by["flax-latest-cpu", "fix"]["message"] == "the run stopped before this variant"
+    assert by["flax-latest-cpu", "bug"]["flax"] == "0.12.12"
+    assert by["flax-0.10.55-cpu", "bug"]["outcome"] == "error"
+    assert by["flax-0.10.5-cpu", "bug"]["as_expected"] and by["flax-0.10.5-cpu", "fix"]["as_expected"]
+
+    saved = json.loads((tmp_path / "matrix.json").read_text())
+    assert set(saved) == {"run", "environments", "cells"}
+    assert set(report.FIELDS) <= set(saved["cells"][0])
+    md = (tmp_path / "matrix.md").read_text()
+    assert md.startswith("| case | variant | flax 0.10.2 · cpu")
+    assert "✅ bug reproduces" in md and "✅ fix works" in md and "❌ bug gone: update matrix.yaml" in md
+    assert "**2 of 10 cells as expected.**" in md
+    assert "- demo-bug on flax 0.12.12 (cpu): ❌ bug gone: update matrix.yaml" in md
+
+
+@pytest.mark.parametrize(
+    ("variant", "outcome", "expected", "ok", "text"),
+    [
+        ("bug", "failed", "fail", True, "✅ bug reproduces"),
+        ("bug", "passed", "fail", False, "❌ bug gone: update matrix.yaml"),
+        ("bug", "passed", "pass", True, "✅ bug absent"),
+        ("bug", "failed", "pass", False, "❌ bug appeared: KeyError"),
+        ("bug", "failed", "fail", False, "❌ fails differently: KeyError: boom"),
+        ("fix", "passed", "pass", True, "✅ fix works"),
+        ("fix", "failed", "pass", False, "❌ fix broken: KeyError: boom"),
+        ("fix", "failed", "fail", True, "✅ fix broken, as recorded (KeyError)"),
+        ("fix", "passed", "unknown", False, "❓ unknown: passed; add an expectation"),
+        ("fix", "skipped", None, True, "⏭ skipped: boom"),
+        ("fix", "error", None, False, "❌ error: boom"),
+    ],
+)
+def test_verdict_texts(variant, outcome, expected, ok, text):
+    exception = "KeyError" if outcome == "failed" else None
+    r = row(variant, outcome, expected, ok, exception, "boom") | {"flax": "0.10.5", "backend": "cpu"}
+    assert report.verdict_text(r) == text
+
+
+def test_default_cells_are_the_cpu_cells_of_the_default_matrix(the_matrix):
+    assert report.default_cells(the_matrix) == ["flax-0.10.2-cpu", "flax-0.10.5-cpu", "flax-latest-cpu"]
+
+
+def test_an_atomic_write_never_leaves_a_torn_file(tmp_path, monkeypatch):
+    target = tmp_path / "cell.json"
+    results.write_json(target, {"ok": 1})
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.json, "dump", explode)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_json(target, {"ok": 2})
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert list(tmp_path.iterdir()) == [target]
