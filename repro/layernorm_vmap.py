@@ -4,12 +4,14 @@ Upstream: https://github.com/google/flax/issues/4570
 
 What goes wrong: inside ``@nnx.jit``, ``nnx.vmap(op)(x)`` with ``op`` an
 ``nnx.LayerNorm`` fails with ``TypeError: keyword arguments could not be
-resolved to positions``. ``nnx.vmap`` turns the call's arguments into positional
-ones by inspecting the signature of the wrapped callable, and
-``LayerNorm.__call__`` has the optional keyword argument ``mask`` that it cannot
-place, so it gives up before any tracing happens.
+resolved to positions``. Before tracing, ``nnx.vmap`` binds the call to the
+signature of the wrapped callable and applies its defaults; ``LayerNorm.__call__``
+is ``(self, x, *, mask=None)``, so the keyword-only ``mask`` default lands in the
+bound keyword arguments and ``resolve_kwargs`` refuses the call. ``@nnx.jit`` and
+``op.train()`` play no part: the same call raises outside jit.
 
-Reported with flax 0.10.3, jax/jaxlib 0.5.1.
+Reported with flax 0.10.3, jax/jaxlib 0.5.1; the call still raises the same way
+on every release from 0.10.0 through 0.12.12 (the issue is closed, the bug is not).
 
 Variants:
   bug -- the reported call: ``op.train(); return nnx.vmap(op)(x)`` inside

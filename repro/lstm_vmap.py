@@ -25,6 +25,9 @@ Variants:
   fix_carry_rngs  the same workaround with the carry RNG passed explicitly
                   (initialize_carry(input_shape, rngs)), which flax >= 0.11.0 requires
                   because cells no longer store rngs. Same check.
+  fix_issue_pattern  the issue's class C itself with initialize_carry(..., rngs=...) and a
+                  stacked (5, 3) input: passes from flax 0.11.0 on, showing the reported
+                  failure is gone there; same check.
 
 Run: python repro/lstm_vmap.py
 """
@@ -36,54 +39,59 @@ import jax.numpy as jnp
 from flax import nnx
 
 
-def _check_parallel_cells(cells, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features):
+def _assert_close(got, want, message):
+    """assert_allclose with tight tolerances whose AssertionError starts with `message`."""
+    try:
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    except AssertionError as exc:
+        raise AssertionError(f"{message}\n{exc}") from None
+
+
+def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features):
     """Check one step of N stacked cells against each cell run alone with its own parameters.
 
-    `cells` is the stacked (vmapped) OptimizedLSTMCell. For each i, cell i's parameters are sliced
-    out of the stacked state and loaded into a fresh standalone nnx.OptimizedLSTMCell, which is
-    then called on (carry_in[i], xs[i]); its carry and output must equal slice i of the result.
+    `cells` is the stacked (vmapped) `cell_cls` instance. For each i, cell i's parameters are
+    sliced out of the stacked state and loaded into a fresh standalone `cell_cls`, which is then
+    called on (carry_in[i], xs[i]); its carry and output must equal slice i of the stacked result.
     """
     params = nnx.state(cells, nnx.Param)
-    kernels = np.asarray(jax.tree.leaves(nnx.state(cells.dense_i, nnx.Param))[0])
-    assert kernels.shape == (num_layers, in_features, 4 * hidden_features), (
-        f"stacked input kernel has shape {kernels.shape}, expected {(num_layers, in_features, 4 * hidden_features)}"
+    leaves = jax.tree.leaves(params)
+    assert leaves and all(np.shape(a)[:1] == (num_layers,) for a in leaves), (
+        f"parameters are not stacked along a leading axis of {num_layers}: {[np.shape(a) for a in leaves]}"
     )
+    flat = np.concatenate([np.asarray(a).reshape(num_layers, -1) for a in leaves], axis=1)
     for i in range(num_layers):
         for j in range(i):
-            assert not np.allclose(kernels[i], kernels[j]), (
+            assert not np.allclose(flat[i], flat[j]), (
                 f"parallel cells {j} and {i} share parameters: split_rngs did not give each cell its own key"
             )
     c_in, h_in = carry_in
-    (c_out, h_out) = carry_out
+    c_out, h_out = carry_out
     for name, arr in (("c", c_out), ("h", h_out), ("output", y_out)):
         assert np.shape(arr) == (num_layers, hidden_features), (
             f"stacked {name} has shape {np.shape(arr)}, expected {(num_layers, hidden_features)}"
         )
     for i in range(num_layers):
-        alone = nnx.OptimizedLSTMCell(in_features, hidden_features, rngs=nnx.Rngs(1234))
+        alone = cell_cls(in_features, hidden_features, rngs=nnx.Rngs(1234))
         nnx.update(alone, jax.tree.map(lambda a, i=i: a[i], params))
         (c_ref, h_ref), y_ref = alone((c_in[i], h_in[i]), xs[i])
         for name, got, want in (("c", c_out[i], c_ref), ("h", h_out[i], h_ref), ("output", y_out[i], y_ref)):
-            np.testing.assert_allclose(
-                np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6,
-                err_msg=f"parallel cell {i}: {name} differs from the same cell called on its own",
-            )
+            _assert_close(got, want, f"parallel cell {i}: {name} differs from the same cell called on its own")
 
 
-def _check_fix(net, init_state, output, *, num_layers, in_features, hidden_features, step):
-    """Check the documented call, then a second step from its carry with distinct per-cell inputs."""
+def _check_fix(cells, cell_cls, step, init_state, output, *, num_layers, in_features, hidden_features):
+    """Check the documented call, then a second step(xs, carry) from its carry with distinct per-cell inputs."""
     sizes = dict(num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
     zeros = np.zeros((num_layers, hidden_features), np.float32)
     for name, got in zip(("c", "h"), init_state):
-        np.testing.assert_allclose(np.asarray(got), zeros, atol=0,
-                                   err_msg=f"initial carry {name} is not the zeros each cell gives alone")
+        _assert_close(got, zeros, f"initial carry {name} is not the zeros each cell gives alone")
     xs1 = jnp.ones((num_layers, in_features))
     carry1, y1 = output
-    _check_parallel_cells(net.cell, xs1, init_state, carry1, y1, **sizes)
+    _check_parallel_cells(cells, cell_cls, xs1, init_state, carry1, y1, **sizes)
     # second step: nonzero h exercises the recurrent kernel, distinct rows tell cells apart
     xs2 = jnp.asarray(np.linspace(-1.0, 1.0, num_layers * in_features, dtype=np.float32).reshape(num_layers, in_features))
     carry2, y2 = step(xs2, carry1)
-    _check_parallel_cells(net.cell, xs2, carry1, carry2, y2, **sizes)
+    _check_parallel_cells(cells, cell_cls, xs2, carry1, carry2, y2, **sizes)
 
 
 def bug(*, num_layers=5, in_features=3, hidden_features=1):
@@ -140,8 +148,8 @@ def fix(*, num_layers=5, in_features=3, hidden_features=1):
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
     init_state = net.initialize_carry((in_features,))  # flax >= 0.11: ValueError, no rngs stored
     output = net(jnp.ones((num_layers, in_features)), init_state)
-    _check_fix(net, init_state, output, num_layers=num_layers, in_features=in_features,
-               hidden_features=hidden_features, step=net)
+    _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
 
 
 def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1):
@@ -183,8 +191,38 @@ def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1):
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
     init_state = net.initialize_carry((in_features,), nnx.Rngs(carry=0))
     output = net(jnp.ones((num_layers, in_features)), init_state)
-    _check_fix(net, init_state, output, num_layers=num_layers, in_features=in_features,
-               hidden_features=hidden_features, step=net)
+    _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
+
+
+def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1):
+    """The issue's own vmapped-methods pattern, as it works from flax 0.11.0 on.
+
+    Exists to show that the reported failure itself is gone in flax >= 0.11.0 (cells no longer
+    store rngs, so nothing rank-0 is left in the stacked module): only the carry RNG must now be
+    passed to initialize_carry, and x must be stacked (num_layers, in_features) -- the issue's
+    jnp.ones(3) would be mapped along its size-3 axis against the 5 cells. On flax 0.10.x it still
+    raises the reported rank-0 ValueError. Same per-cell check as `fix`.
+    """
+
+    class C(nnx.Module):
+        @nnx.vmap
+        def __init__(self, rng):
+            self.lay = nnx.LSTMCell(in_features, hidden_features, rngs=rng)
+
+        @nnx.vmap
+        def __call__(self, x, state):
+            return self.lay(state, x)
+
+    @nnx.split_rngs(splits=num_layers)
+    def creator(rng):
+        return C(rng)
+
+    net = creator(nnx.Rngs(567))
+    init = net.lay.initialize_carry((num_layers, in_features), rngs=nnx.Rngs(carry=0))
+    output = net(jnp.ones((num_layers, in_features)), init)  # flax < 0.11: the reported ValueError
+    _check_fix(net.lay, nnx.LSTMCell, net, init, output,
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
 
 
 def main():

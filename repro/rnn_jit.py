@@ -7,7 +7,8 @@ What goes wrong: ``jax.jit(lstm)(x)`` closes over the NNX module, so
 ``rngs.carry()``, which mutates the RNG stream's ``count`` (a Variable created
 outside the trace). Flax versions that check the trace level raise
 ``flax.errors.TraceContextError: Cannot call RngStream from a different trace
-level`` (Flax >= 0.11: ``Cannot mutate RngCount from a different trace level``).
+level`` (0.10.7-0.12.0: ``Cannot mutate RngStream ...``, >= 0.12.1: ``Cannot
+mutate RngCount from a different trace level``).
 Flax 0.10.1-0.10.4 disabled that check (``TraceState.is_valid`` returned True):
 the jitted call raises nothing but leaves jit tracers inside the module (the
 carry RNG count and, via RNN's internal nnx.scan, every Variable of the cell,

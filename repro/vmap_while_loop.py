@@ -4,21 +4,22 @@ Upstream: https://github.com/google/flax/issues/4700
 
 What goes wrong: `foo(model, x, n)` carries the model through `nnx.while_loop(cond, body, (0, x, model))`
 with `cond` comparing the counter to the per-example count `n`, and `foo` is vmapped with
-`nnx.vmap(foo, in_axes=(None, 0, 0))`. Because the loop predicate is batched, JAX's while-loop batching
-rule batches every carried value, including the model's Variables; on the way out of the vmap the
-parameters (declared broadcast, `in_axes=None`) are therefore batched and vmap refuses them
-(a batching/axis-spec error). A nested while loop in the loop body is a reported follow-up of the same problem.
+`nnx.vmap(foo, in_axes=(None, 0, 0))`. The loop predicate is batched, so JAX's while-loop batching rule
+batches every carried value, the model's Variables included; on the way out of the vmap the parameters
+(declared broadcast, `in_axes=None`) are batched and vmap refuses them: `ValueError: at vmap out_axes[0][0]...
+['linear']['bias'].value, got axis spec None but output was batched on axis 0`. JAX 0.6.0 turns carries the
+body forwards unchanged into loop constants, which are not batched, so the pattern runs from JAX 0.6.0 on.
 
-Reported on flax 0.10.5 (jax/jaxlib 0.5.3); the nested follow-up was reported on the next day's
-state of the thread (same flax line).
+Reported on flax 0.10.5 (jax/jaxlib 0.5.3); the nested follow-up was posted in the same thread (2025-04-11).
 
 Variants:
-  bug               - the issue's example verbatim (Model(4, 4), batch 3, counts arange(3)).
-  bug_nested        - the thread's follow-up: the loop body runs an inner nnx.while_loop over the model.
+  bug               - the issue's example verbatim (Model(4, 4), batch 3, counts arange(3), inputs ones).
+  bug_nested        - the thread's follow-up: the loop body runs an inner nnx.while_loop over the model before
+                      applying it once more; where it runs, its result is checked against the unrolled loop.
   fix_restore_state - snapshot `nnx.state(model)` before the loop and `nnx.update(model, backup)` after it,
-                      so the model leaves foo with its (unbatched) broadcast values; result checked against
-                      the loop unrolled eagerly per example.
-  fix_closure       - do not carry the model: close over it and carry only `(cnt, x)`; result checked the same way.
+                      so the model leaves foo with its unbatched values; result checked against the loop
+                      unrolled eagerly per example, and the model's params checked unchanged.
+  fix_closure       - do not carry the model: close over it and carry only `(cnt, x)`; checked the same way.
 
 Run: python repro/vmap_while_loop.py
 """
@@ -48,7 +49,7 @@ def _counts(batch, counts):
 
 
 def _unrolled_reference(model, xs, counts, applications=lambda n: n):
-    """Apply the model `applications(n_i)` times to x_i, eagerly and example by example, in numpy float64-free jax."""
+    """Apply the model `applications(n_i)` times to x_i, eagerly, example by example (no loop, no vmap)."""
     rows = []
     for x, n in zip(xs, counts):
         y = x
@@ -64,7 +65,11 @@ def _inputs(batch, features):
 
 
 def bug(*, batch=3, features=4, counts=None):
-    """The issue's example: the model is carried through the while loop and vmapped with in_axes=None."""
+    """The issue's example: the model is carried through the while loop and vmapped with in_axes=None.
+
+    `counts` defaults to the issue's `jnp.arange(batch_size)`; on JAX < 0.6.0 this raises the vmap
+    out_axes error for the model's params.
+    """
     counts = _counts(batch, counts)
 
     def foo(model, x, while_cnt):
@@ -87,7 +92,7 @@ def bug(*, batch=3, features=4, counts=None):
 
 
 def bug_nested(*, batch=3, features=4, counts=None):
-    """The thread's follow-up (reported after the first example was made to work): the outer loop's body
+    """The thread's follow-up (posted after the first example ran on a fixed JAX): the outer loop's body
     runs an inner nnx.while_loop over the same model, then applies the model once more.
 
     Where it runs, the result is checked against the unrolled loop (n_i * (n_i + 1) applications), so a
@@ -157,11 +162,12 @@ def fix_restore_state(*, batch=3, features=4, counts=None):
         np.asarray(y), expected, rtol=1e-5, atol=1e-6,
         err_msg="vmapped while loop (restore-state workaround) disagrees with the loop unrolled per example",
     )
-    np.testing.assert_array_equal(
-        np.asarray(model.linear.kernel[...]), kernel_before, err_msg="model kernel changed by the vmapped call"
+    kernel_after, bias_after = np.asarray(model.linear.kernel[...]), np.asarray(model.linear.bias[...])
+    assert kernel_after.shape == kernel_before.shape and np.array_equal(kernel_after, kernel_before), (
+        f"model kernel changed by the vmapped call: shape {kernel_before.shape} -> {kernel_after.shape}"
     )
-    np.testing.assert_array_equal(
-        np.asarray(model.linear.bias[...]), bias_before, err_msg="model bias changed by the vmapped call"
+    assert bias_after.shape == bias_before.shape and np.array_equal(bias_after, bias_before), (
+        f"model bias changed by the vmapped call: shape {bias_before.shape} -> {bias_after.shape}"
     )
 
 
@@ -191,8 +197,9 @@ def fix_closure(*, batch=3, features=4, counts=None):
         np.asarray(y), expected, rtol=1e-5, atol=1e-6,
         err_msg="vmapped while loop (closure workaround) disagrees with the loop unrolled per example",
     )
-    np.testing.assert_array_equal(
-        np.asarray(model.linear.kernel[...]), kernel_before, err_msg="model kernel changed by the vmapped call"
+    kernel_after = np.asarray(model.linear.kernel[...])
+    assert kernel_after.shape == kernel_before.shape and np.array_equal(kernel_after, kernel_before), (
+        f"model kernel changed by the vmapped call: shape {kernel_before.shape} -> {kernel_after.shape}"
     )
 
 

@@ -1,0 +1,99 @@
+"""Benchmark of the main job: cold, warm, the sequential floor, and uv against pip for the cold build.
+
+    uv run python benchmarks/matrix_bench.py            (or: nox -s benchmark)
+
+- cold: ``nox`` with no environments (the uv package cache warm), building every default CPU cell and running it;
+- warm: ``nox`` again, every environment reused;
+- floor: the same pytest runs started directly in the prepared environments, one after another;
+- build with uv / build with pip: the environments alone, from the same lock files, with uv against venv + pip.
+
+Each figure is one run, and the ratios come from that one run: the machines are shared and noisy, so compare
+the ratios, not the seconds. It moves .envs/ aside and puts it back, so a developer's environments survive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flax_regressions import cells, envs, matrix  # noqa: E402
+from flax_regressions.report import default_cells  # noqa: E402
+
+
+def timed(command: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - start
+
+
+def nox() -> float:
+    return timed([sys.executable, "-m", "nox"])
+
+
+def floor(the_matrix) -> float:
+    total = 0.0
+    for v in the_matrix.flax:
+        python = envs.ENVS_DIR / cells.spec_for(the_matrix, v.version, "cpu").name / "bin" / "python"
+        total += timed(cells.pytest_command(python, v.version, "cpu", ["-q"]), env=os.environ | {"JAX_PLATFORMS": "cpu"})
+    return total
+
+
+def build_with_pip(the_matrix, scratch: Path) -> float:
+    """venv + pip from each cell's uv lock: the same packages, the baseline installer."""
+    start = time.perf_counter()
+    for v in the_matrix.flax:
+        name = cells.spec_for(the_matrix, v.version, "cpu").name
+        env = scratch / name
+        subprocess.run([shutil.which(f"python{the_matrix.python}") or "python3", "-m", "venv", str(env)], check=True)
+        subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "-r", str(envs.ENVS_DIR / name / "requirements.lock")], check=True)
+    return time.perf_counter() - start
+
+
+def build_with_uv(the_matrix, scratch: Path) -> float:
+    start = time.perf_counter()
+    for v in the_matrix.flax:
+        envs.ensure(cells.spec_for(the_matrix, v.version, "cpu"), scratch, log=lambda _: None)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    the_matrix = matrix.load()
+    print(f"benchmark: {len(default_cells(the_matrix))} CPU cells of the default matrix", flush=True)
+    saved = envs.ENVS_DIR.with_name(".envs-saved-by-benchmark")
+    if envs.ENVS_DIR.exists():
+        envs.ENVS_DIR.rename(saved)
+    scratch = ROOT / ".bench-envs"
+    try:
+        figures = {"cold nox": nox()}
+        print(f"  cold nox   {figures['cold nox']:7.1f} s", flush=True)
+        figures["warm nox"] = nox()
+        print(f"  warm nox   {figures['warm nox']:7.1f} s", flush=True)
+        figures["floor"] = floor(the_matrix)
+        print(f"  floor      {figures['floor']:7.1f} s  (the pytest runs alone, one after another)", flush=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        figures["build uv"] = build_with_uv(the_matrix, scratch)
+        print(f"  build uv   {figures['build uv']:7.1f} s  (environments only, sequential)", flush=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        figures["build pip"] = build_with_pip(the_matrix, scratch)
+        print(f"  build pip  {figures['build pip']:7.1f} s  (same locks, venv + pip)", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if saved.exists():
+            shutil.rmtree(envs.ENVS_DIR, ignore_errors=True)
+            saved.rename(envs.ENVS_DIR)
+    print("ratios (targets): "
+          f"warm/floor {figures['warm nox'] / figures['floor']:.2f}x (<= 1.0), "
+          f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 1.5), "
+          f"pip/uv build {figures['build pip'] / figures['build uv']:.1f}x (>= 4)")
+
+
+if __name__ == "__main__":
+    main()
