@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import nox
 
-from flax_regressions import cells, envs, matrix, releases
+from flax_regressions import cells, matrix
 from flax_regressions import report as matrix_report
-from flax_regressions.results import CELLS_DIR, cell_id, write_cell_error
 
 try:
     MATRIX = matrix.load()
@@ -31,18 +31,15 @@ nox.options.parallel = 2
 @nox.parametrize(("flax", "backend"), CELLS)
 def tests(session: nox.Session, flax: str, backend: str) -> None:
     """Every case and variant on one Flax release with its JAX, on one backend."""
-    cell = cell_id(flax, backend)
-    reason = cells.missing_backend(MATRIX, backend)
-    if reason:
-        write_cell_error(CELLS_DIR, cell, backend, "skipped", reason)
-        session.skip(reason)
-    try:
-        python = envs.ensure(cells.spec_for(MATRIX, flax, backend), log=session.log)
-    except (envs.EnvError, releases.RegistryError) as exc:
-        write_cell_error(CELLS_DIR, cell, backend, "error", str(exc))
-        session.error(str(exc))
-    env = {"JAX_PLATFORMS": backend}
-    session.run(*cells.pytest_command(python, flax, backend, session.posargs), env=env, external=True)
+    def run_pytest(command: list[str], env: dict[str, str]) -> None:
+        session.run(*command, env=env, external=True)
+
+    path = cells.run_cell(MATRIX, flax, backend, session.posargs, log=session.log, runner=run_pytest)
+    recorded = json.loads(path.read_text())
+    if recorded["cell_outcome"] == "skipped":
+        session.skip(recorded["reason"])
+    if recorded["cell_outcome"] == "error":
+        session.error(recorded["reason"])
 
 
 @nox.session(allow_parallel=False)

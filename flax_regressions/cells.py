@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from flax_regressions import envs, releases
 from flax_regressions.matrix import Matrix
-from flax_regressions.results import CELLS_DIR, RESULTS_DIR, cell_id
+from flax_regressions.matrix import ROOT
+from flax_regressions.results import CELLS_DIR, cell_id, write_cell_error
 
 
 def spec_for(the_matrix: Matrix, requested: str, backend: str) -> envs.EnvSpec:
@@ -36,13 +39,40 @@ def missing_backend(the_matrix: Matrix, backend: str) -> str | None:
     return None
 
 
-def pytest_command(python, requested: str, backend: str, extra: list[str]) -> list[str]:
+def pytest_command(python, requested: str, backend: str, extra: list[str], cells_dir: Path = CELLS_DIR) -> list[str]:
     """The pytest run for one cell: its conformance tests, its results file and its JUnit XML."""
     cell = cell_id(requested, backend)
     return [
         str(python), "-m", "pytest", "tests/test_cases.py", "-p", "no:cacheprovider",
         f"--backend={backend}",
-        f"--results-file={CELLS_DIR / f'{cell}.json'}",
-        f"--junitxml={RESULTS_DIR / 'junit' / f'{cell}.xml'}",
+        f"--results-file={cells_dir / f'{cell}.json'}",
+        f"--junitxml={cells_dir.parent / 'junit' / f'{cell}.xml'}",
         *extra,
     ]
+
+
+def _subprocess_runner(command: list[str], env: dict[str, str]) -> None:
+    subprocess.run(command, env=os.environ | env, cwd=ROOT)
+
+
+def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] = (), *,
+             cells_dir: Path = CELLS_DIR, log=print, runner=_subprocess_runner) -> Path:
+    """Run one cell (any Flax release on the registry, or ``latest``) and return its results file.
+
+    A cell that cannot run still gets a file: "skipped" with why when its backend is absent, "error" with
+    uv's one-line reason when its environment cannot be built. ``runner(command, env)`` runs pytest; the
+    nox session passes its own so the run shows in nox's log and fails the session.
+    """
+    cell = cell_id(requested, backend)
+    path = cells_dir / f"{cell}.json"
+    reason = missing_backend(the_matrix, backend)
+    if reason:
+        write_cell_error(cells_dir, cell, backend, "skipped", reason)
+        return path
+    try:
+        python = envs.ensure(spec_for(the_matrix, requested, backend), log=log)
+    except (envs.EnvError, releases.RegistryError) as exc:
+        write_cell_error(cells_dir, cell, backend, "error", str(exc))
+        return path
+    runner(pytest_command(python, requested, backend, list(extra), cells_dir), {"JAX_PLATFORMS": backend})
+    return path
