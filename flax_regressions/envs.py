@@ -9,6 +9,7 @@ A stamp holds the spec's key, so a rerun with unchanged pins touches neither the
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
@@ -68,7 +69,18 @@ def python_of(env: Path) -> Path:
 
 
 def ensure(spec: EnvSpec, envs_dir: Path = ENVS_DIR, log=print) -> Path:
-    """Build (or reuse) the environment for ``spec``; return its Python. Raises EnvError."""
+    """Build (or reuse) the environment for ``spec``; return its Python. Raises EnvError.
+
+    A lock file per environment makes concurrent sessions (nox -j, a gate beside a bisect) wait for one
+    another instead of building the same environment twice at once.
+    """
+    envs_dir.mkdir(parents=True, exist_ok=True)
+    with open(envs_dir / f".{spec.name}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        return _ensure_locked(spec, envs_dir, log)
+
+
+def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     env = envs_dir / spec.name
     stamp = env / STAMP
     if stamp.exists() and json.loads(stamp.read_text()).get("key") == spec.key():
