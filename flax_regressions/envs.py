@@ -114,7 +114,7 @@ def explain_uv_failure(name: str, stderr: str) -> str:
     """Turn a page of uv output into one line: unreachable registry, unsatisfiable pins, or uv's first error."""
     text = stderr.strip()
     if re.search(r"dns error|error sending request|Failed to fetch|Connection refused|timed out|client error \(Connect\)", text):
-        causes = [line.strip().removeprefix("Caused by:").strip() for line in text.splitlines() if line.strip()]
+        causes = [re.sub(r"^(Caused by|cause):\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
         return f"could not install {name}: cannot reach the package registry ({causes[-1] if causes else 'network error'})"
     because = re.search(r"(Because .*?)(?:\n\s*\n|$)", text, re.S)
     if because:

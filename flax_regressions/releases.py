@@ -70,9 +70,15 @@ def resolve(requested: str, python: str) -> str:
     return requested
 
 
-def cutoff(flax: str) -> date:
+def cutoff(version: str, package: str = "flax") -> date:
     """The resolution cut-off for a release's environment: the day after it was published (UTC)."""
-    return published()[flax][0].date() + timedelta(days=1)
+    return published(package)[version][0].date() + timedelta(days=1)
+
+
+def between(python: str, first: str, last: str = "latest") -> list[str]:
+    """The releases from ``first`` to ``last`` (both releases, or ``latest``), oldest first."""
+    low, high = Version(resolve(first, python)), Version(resolve(last, python))
+    return [v for v in releases(python) if low <= Version(v) <= high]
 
 
 def _distance(a: str, b: str) -> tuple:

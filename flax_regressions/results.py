@@ -19,9 +19,12 @@ RESULTS_DIR = ROOT / "results"
 CELLS_DIR = RESULTS_DIR / "cells"
 
 
-def cell_id(flax: str, backend: str) -> str:
-    """The name of a cell, as used for its results file and its environment: ``flax-0.10.5-cpu``."""
-    return f"flax-{flax}-{backend}"
+def cell_id(flax: str, backend: str, jax: str | None = None) -> str:
+    """The name of a cell, as used for its results file and its environment: ``flax-0.10.5-cpu``.
+
+    A cell whose JAX was chosen by hand (bisect holds Flax and varies JAX) says so: ``flax-0.10.5-jax-0.6.0-cpu``.
+    """
+    return f"flax-{flax}-jax-{jax}-{backend}" if jax else f"flax-{flax}-{backend}"
 
 
 def write_json(path: Path, data: dict) -> None:

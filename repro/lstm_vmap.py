@@ -28,6 +28,8 @@ Variants:
   fix_issue_pattern  the issue's class C itself with initialize_carry(..., rngs=...) and a
                   stacked (5, 3) input: passes from flax 0.11.0 on, showing the reported
                   failure is gone there; same check.
+Every variant takes num_layers, in_features, hidden_features and batch (None: one example per
+cell, as in the issue; an int: each cell steps a (batch, in_features) input).
 
 Run: python repro/lstm_vmap.py
 """
@@ -47,7 +49,13 @@ def _assert_close(got, want, message):
         raise AssertionError(f"{message}\n{exc}") from None
 
 
-def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features):
+def _batch_shape(batch):
+    """The per-cell batch dimensions: none for the issue's single example, (batch,) otherwise."""
+    return () if batch is None else (batch,)
+
+
+def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features,
+                          batch):
     """Check one step of N stacked cells against each cell run alone with its own parameters.
 
     `cells` is the stacked (vmapped) `cell_cls` instance. For each i, cell i's parameters are
@@ -68,9 +76,8 @@ def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, nu
     c_in, h_in = carry_in
     c_out, h_out = carry_out
     for name, arr in (("c", c_out), ("h", h_out), ("output", y_out)):
-        assert np.shape(arr) == (num_layers, hidden_features), (
-            f"stacked {name} has shape {np.shape(arr)}, expected {(num_layers, hidden_features)}"
-        )
+        want = (num_layers, *_batch_shape(batch), hidden_features)
+        assert np.shape(arr) == want, f"stacked {name} has shape {np.shape(arr)}, expected {want}"
     for i in range(num_layers):
         alone = cell_cls(in_features, hidden_features, rngs=nnx.Rngs(1234))
         nnx.update(alone, jax.tree.map(lambda a, i=i: a[i], params))
@@ -79,22 +86,23 @@ def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, nu
             _assert_close(got, want, f"parallel cell {i}: {name} differs from the same cell called on its own")
 
 
-def _check_fix(cells, cell_cls, step, init_state, output, *, num_layers, in_features, hidden_features):
+def _check_fix(cells, cell_cls, step, init_state, output, *, num_layers, in_features, hidden_features, batch):
     """Check the documented call, then a second step(xs, carry) from its carry with distinct per-cell inputs."""
-    sizes = dict(num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
-    zeros = np.zeros((num_layers, hidden_features), np.float32)
+    sizes = dict(num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
+    zeros = np.zeros((num_layers, *_batch_shape(batch), hidden_features), np.float32)
     for name, got in zip(("c", "h"), init_state):
         _assert_close(got, zeros, f"initial carry {name} is not the zeros each cell gives alone")
-    xs1 = jnp.ones((num_layers, in_features))
+    shape = (num_layers, *_batch_shape(batch), in_features)
+    xs1 = jnp.ones(shape)
     carry1, y1 = output
     _check_parallel_cells(cells, cell_cls, xs1, init_state, carry1, y1, **sizes)
-    # second step: nonzero h exercises the recurrent kernel, distinct rows tell cells apart
-    xs2 = jnp.asarray(np.linspace(-1.0, 1.0, num_layers * in_features, dtype=np.float32).reshape(num_layers, in_features))
+    # second step: nonzero h exercises the recurrent kernel, distinct rows tell cells (and examples) apart
+    xs2 = jnp.asarray(np.linspace(-1.0, 1.0, int(np.prod(shape)), dtype=np.float32).reshape(shape))
     carry2, y2 = step(xs2, carry1)
     _check_parallel_cells(cells, cell_cls, xs2, carry1, carry2, y2, **sizes)
 
 
-def bug(*, num_layers=5, in_features=3, hidden_features=1):
+def bug(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
     """The issue's snippet: vmapped __init__ and __call__ around nnx.LSTMCell, built via split_rngs."""
 
     class C(nnx.Module):
@@ -111,11 +119,11 @@ def bug(*, num_layers=5, in_features=3, hidden_features=1):
         return C(rng)
 
     net = creator(nnx.Rngs(567))
-    init = net.lay.initialize_carry((num_layers, in_features))
-    net(jnp.ones(in_features), init)  # flax < 0.11: ValueError (rank 0 RngKey mapped on axis 0)
+    init = net.lay.initialize_carry((num_layers, *_batch_shape(batch), in_features))
+    net(jnp.ones((*_batch_shape(batch), in_features)), init)  # flax < 0.11: ValueError (rank 0 RngKey mapped on axis 0)
 
 
-def fix(*, num_layers=5, in_features=3, hidden_features=1):
+def fix(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
     """Documented workaround: ParallelLSTM re-splits the stored rngs inside every vmapped method."""
 
     class ParallelLSTM(nnx.Module):
@@ -146,13 +154,13 @@ def fix(*, num_layers=5, in_features=3, hidden_features=1):
             return init(self, input_shape)
 
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
-    init_state = net.initialize_carry((in_features,))  # flax >= 0.11: ValueError, no rngs stored
-    output = net(jnp.ones((num_layers, in_features)), init_state)
+    init_state = net.initialize_carry((*_batch_shape(batch), in_features))  # flax >= 0.11: ValueError, no rngs stored
+    output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init_state)
     _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
 
 
-def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1):
+def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
     """ParallelLSTM adapted to flax >= 0.11.0: the carry RNG is passed to initialize_carry.
 
     Needed from flax 0.11.0 on, where RNN cells default to keep_rngs=False and
@@ -189,13 +197,13 @@ def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1):
             return init(self, input_shape, rngs)
 
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
-    init_state = net.initialize_carry((in_features,), nnx.Rngs(carry=0))
-    output = net(jnp.ones((num_layers, in_features)), init_state)
+    init_state = net.initialize_carry((*_batch_shape(batch), in_features), nnx.Rngs(carry=0))
+    output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init_state)
     _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
 
 
-def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1):
+def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
     """The issue's own vmapped-methods pattern, as it works from flax 0.11.0 on.
 
     Exists to show that the reported failure itself is gone in flax >= 0.11.0 (cells no longer
@@ -219,10 +227,10 @@ def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1):
         return C(rng)
 
     net = creator(nnx.Rngs(567))
-    init = net.lay.initialize_carry((num_layers, in_features), rngs=nnx.Rngs(carry=0))
-    output = net(jnp.ones((num_layers, in_features)), init)  # flax < 0.11: the reported ValueError
+    init = net.lay.initialize_carry((num_layers, *_batch_shape(batch), in_features), rngs=nnx.Rngs(carry=0))
+    output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init)  # flax < 0.11: the reported ValueError
     _check_fix(net.lay, nnx.LSTMCell, net, init, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features)
+               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
 
 
 def main():

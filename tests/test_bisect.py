@@ -1,0 +1,286 @@
+"""The release bisection on synthetic outcome sequences, and --write on a copy of a matrix file. No Flax."""
+
+import math
+from collections import Counter
+
+import pytest
+from packaging.version import Version
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flax_regressions import bisect, bisect_releases, matrix, matrix_edit, releases
+from flax_regressions.bisect import FLAKY, UNINSTALLABLE
+from tests.test_matrix import REPRO, write
+
+ITEMS = [f"0.{i}" for i in range(40)]
+
+
+def world(changes: dict[int, str], first: str = "A", uninstallable=(), flaky: dict[int, str] = None):
+    """A probe over ITEMS: outcome ``first`` until each index in ``changes`` switches it; counts its calls."""
+    calls = Counter()
+    flaky = dict(flaky or {})
+
+    def probe(item):
+        i = ITEMS.index(item)
+        calls[i] += 1
+        if i in uninstallable:
+            return UNINSTALLABLE
+        if i in flaky and calls[i] == 1:
+            return flaky[i]
+        outcome = first
+        for at in sorted(changes):
+            if i >= at:
+                outcome = changes[at]
+        return outcome
+
+    return probe, calls
+
+
+def test_finds_every_change_point():
+    probe, calls = world({7: "B", 15: "C", 31: "D"})
+    found = bisect.search(ITEMS, probe)
+    assert found.changes == [(6, 7), (14, 15), (30, 31)]
+    assert not found.skipped and not found.flaky
+    assert max(calls.values()) <= 2, "an item is probed once, and once more only to confirm a change"
+
+
+def test_a_behaviour_that_comes_back_is_found_through_a_seed():
+    probe, _ = world({5: "B", 12: "A"})  # A, then B on 5..11, then A again: the two ends agree
+    assert bisect.search(ITEMS, probe).changes == []
+    assert bisect.search(ITEMS, probe, seeds=[ITEMS[8]]).changes == [(4, 5), (11, 12)]
+
+
+def test_an_uninstallable_release_is_stepped_over():
+    probe, _ = world({10: "B"}, uninstallable={10, 0})
+    found = bisect.search(ITEMS, probe)
+    assert found.changes == [(9, 11)], "the change lies between the installable neighbours"
+    assert found.skipped == {0: UNINSTALLABLE, 10: UNINSTALLABLE}
+    assert found.between(9, 11) == [ITEMS[10]]
+    assert min(found.outcomes) == 1, "an uninstallable end: the search starts at the next release"
+
+
+def test_a_flaky_result_is_reported_and_does_not_move_the_change():
+    # The first probe of the middle item says B where the truth is A: a fake change, unmasked by the re-run.
+    middle = 19  # where the search looks first: the middle of 0..39 is 19.5, and a tie goes to the lower item
+    probe, calls = world({30: "B"}, flaky={middle: "B"})
+    found = bisect.search(ITEMS, probe)
+    assert calls[middle] == 2 and found.skipped == {middle: FLAKY}
+    assert found.flaky == {middle: ("B", "A")}
+    assert found.changes == [(29, 30)]
+
+
+def test_a_flaky_side_of_a_real_change_is_searched_around():
+    probe, _ = world({12: "B"}, flaky={11: "B"})
+    found = bisect.search(ITEMS, probe)
+    assert found.skipped.get(11) == FLAKY
+    assert found.changes == [(10, 12)]
+
+
+def test_without_confirmation_each_item_is_probed_once():
+    probe, calls = world({7: "B", 15: "C"})
+    found = bisect.search(ITEMS, probe, confirm=False)
+    assert found.changes == [(6, 7), (14, 15)] and set(calls.values()) == {1}
+
+
+@pytest.mark.parametrize("n", [8, 23, 64, 1000])
+def test_one_change_costs_about_log2_n_environments(n):
+    items = list(range(n))
+    for at in (1, n // 3, n - 1):
+        calls = Counter()
+
+        def probe(i):
+            calls[i] += 1
+            return i >= at
+
+        found = bisect.search(items, probe)
+        assert found.changes == [(at - 1, at)]
+        assert len(calls) <= math.ceil(math.log2(n)) + 2, "distinct releases probed: both ends and a binary search"
+        assert found.probes == len(calls) + 2, "plus one re-run of each side of the change"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=12), st.sets(st.integers(0, 59), max_size=6))
+def test_every_change_is_found_when_no_behaviour_comes_back(lengths, broken):
+    items = list(range(sum(lengths)))
+    truth = [k for k, length in enumerate(lengths) for _ in range(length)]  # a new outcome in every segment
+    broken = {i for i in broken if i < len(items)}
+    found = bisect.search(items, lambda i: UNINSTALLABLE if i in broken else truth[i])
+    installable = [i for i in items if i not in broken]
+    expected = [(a, b) for a, b in zip(installable, installable[1:]) if truth[a] != truth[b]]
+    assert found.changes == expected
+
+
+def test_runs_group_probed_items_by_a_projection():
+    probe, _ = world({7: "B", 15: "C"})
+    found = bisect.search(ITEMS, probe)
+    runs = bisect.runs(found, lambda run, i: (found.outcomes[run[0]] == "C") == (found.outcomes[i] == "C"))
+    assert [(r.first, r.last) for r in runs] == [(0, 14), (15, 39)]
+
+
+# --- rules from a history, and --write on a copy of a matrix file --------------------------------------
+
+MATRIX_TEXT = """\
+# A comment at the top that must stay.
+python: "3.12"
+current: "0.10.5"
+flax:
+  - {version: "0.10.2", jax: "0.4.35"}
+  - {version: latest}   # trailing comment
+backends:
+  cpu: {}
+cases:
+  demo:
+    upstream: google/flax#1
+    variants:
+      # the documented call
+      bug:
+        - {flax: ">=0.10.0", expect: fail, raises: flax.errors.TraceContextError, match: "trace level",
+           note: "kept when the rule still holds"}
+      fix:   # the workaround
+        - {flax: ">=0.10.0", expect: pass}
+# the end
+"""
+
+
+def test_stable_match_is_a_short_common_phrase_of_plain_words():
+    assert matrix_edit.stable_match([
+        "at vmap out_axes[0][0].states[0]['linear']['bias'].value, got axis spec None but output was batched on axis 0",
+    ]) == "got axis spec None but output was batched"
+    assert matrix_edit.stable_match([
+        "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/...)",
+        "Cannot mutate RngStream from a different trace level (https://flax.readthedocs.io/...)",
+    ]) == "RngStream from a different trace level"
+    assert matrix_edit.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
+        r"module 'flax\.nnx' has no attribute 'while_loop'")
+    assert matrix_edit.stable_match(["RNGs must be provided to initialize the cell carry.",
+                                     "vmap was requested to map its argument along axis 0"]) is None
+
+
+def test_rules_follow_flax_and_jax_and_keep_what_still_holds(tmp_path):
+    old = matrix.load(write(tmp_path, MATRIX_TEXT)).cases["demo"]["bug"]
+    segments = [
+        matrix_edit.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
+        matrix_edit.Segment("0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]),
+        matrix_edit.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
+        matrix_edit.Segment("0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]),
+    ]
+    assert matrix_edit.rules_for("bug", segments, old) == [
+        {"flax": ">=0.10.0,<0.10.1", "expect": "fail", "raises": "AttributeError", "match": r"module 'flax\.nnx' has no attribute 'x'"},
+        {"flax": ">=0.10.1,<0.11.0", "jax": "<0.6.0", "expect": "fail", "raises": "flax.errors.TraceContextError",
+         "match": "trace level", "note": "kept when the rule still holds"},
+        {"flax": ">=0.10.1,<0.11.0", "jax": ">=0.6.0", "expect": "pass", "note": "fixed by JAX 0.6.0, not by Flax"},
+        {"flax": ">=0.11.0", "expect": "fail", "raises": "ValueError", "match": "fold_in accepts a single key, but was given"},
+    ]
+
+
+def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
+    path = write(tmp_path, MATRIX_TEXT, REPRO)
+    rules = [
+        {"flax": ">=0.10.0,<0.11.0", "expect": "pass"},
+        {"flax": ">=0.11.0", "expect": "fail", "raises": "ValueError", "match": "a fairly long message that is matched here",
+         "note": "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"},
+    ]
+    text = matrix_edit.write(path, {("demo", "bug"): rules})
+    assert path.read_text() == text
+    old_lines, new_lines = MATRIX_TEXT.splitlines(), text.splitlines()
+    assert [l for l in new_lines if "#" in l] == [l for l in old_lines if "#" in l], "every comment stays, in order"
+    start = old_lines.index("      bug:") + 1
+    assert new_lines[:start] == old_lines[:start] and new_lines[start + 3:] == old_lines[start + 2:]
+    assert new_lines[start:start + 3] == [
+        '        - {flax: ">=0.10.0,<0.11.0", expect: pass}',
+        '        - {flax: ">=0.11.0", expect: fail, raises: ValueError, match: "a fairly long message that is matched here",',
+        '           note: "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"}',
+    ]
+    loaded = matrix.load(path).cases["demo"]["bug"]
+    assert [r.expect for r in loaded] == ["pass", "fail"] and loaded[1].note.startswith("a note long enough")
+
+
+def test_write_refuses_rules_that_do_not_validate(tmp_path):
+    path = write(tmp_path, MATRIX_TEXT, REPRO)
+    overlapping = [{"flax": ">=0.10.0", "expect": "pass"}, {"flax": ">=0.11.0", "expect": "pass"}]
+    with pytest.raises(matrix.MatrixError, match=r"^matrix\.yaml:\d+: cases\.demo\.variants\.bug\[1\]: contradictory"):
+        matrix_edit.write(path, {("demo", "bug"): overlapping})
+    assert path.read_text() == MATRIX_TEXT
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary file left behind"
+
+
+# --- the session's analysis, with a fake prober standing in for cell runs -----------------------------
+
+FLAX_JAX = {"0.10.0": "0.4.34", "0.10.1": "0.4.35", "0.10.2": "0.4.35", "0.10.3": "0.5.0", "0.10.4": "0.5.1",
+            "0.10.5": "0.5.3", "0.10.6": "0.6.0", "0.10.7": "0.6.2", "0.11.0": "0.7.0", "0.11.1": "0.7.0"}
+JAX = ["0.4.34", "0.4.35", "0.5.0", "0.5.1", "0.5.2", "0.5.3", "0.6.0", "0.6.1", "0.6.2", "0.7.0"]
+
+
+class FakeProber:
+    """Flax 0.10.0 lacks the API; on later Flax the bug is fixed by JAX 0.6.0; the fix breaks in Flax 0.11.0."""
+
+    def __init__(self):
+        self.calls = Counter()
+
+    def jax_of(self, flax, jax=None):
+        return jax or FLAX_JAX[flax]
+
+    def __call__(self, flax, jax=None):
+        self.calls[flax, jax] += 1
+        jax = jax or FLAX_JAX[flax]
+        if flax == "0.10.0":
+            bug = fix = ("fail", "AttributeError"), "module 'flax.nnx' has no attribute 'while_loop'"
+        else:
+            bug = (("pass",), "") if [int(x) for x in jax.split(".")] >= [0, 6, 0] else (
+                ("fail", "ValueError"), "got axis spec None but output was batched on axis 0")
+            fix = (("pass",), "") if Version(flax) < Version("0.11.0") else (("fail", "ValueError"), "fold_in accepts a single key")
+        return (("bug", *bug), ("fix", *fix))
+
+
+def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(releases, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX))
+    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    prober, lines = FakeProber(), []
+    history = bisect_releases.analyse(the_matrix, "demo", ["bug", "fix"], list(FLAX_JAX), prober,
+                                      seeds=["0.10.2"], log=lines.append)
+    assert [c.describe() for c in history.changes["bug"]] == [
+        "flax 0.10.0 (jax 0.4.34) -> 0.10.1 (jax 0.4.35): Flax",
+        "flax 0.10.5 (jax 0.5.3) -> 0.10.6 (jax 0.6.0): follows JAX: changes at jax 0.5.3 -> 0.6.0 with flax 0.10.5",
+    ]
+    assert [(s.flax_first, s.expect, s.by_jax) for s in history.segments["bug"]] == [
+        ("0.10.0", "fail", None), ("0.10.1", "fail", None), ("0.10.6", "pass", "0.6.0")]
+    assert [c.describe() for c in history.changes["fix"]][-1] == "flax 0.10.7 (jax 0.6.2) -> 0.11.0 (jax 0.7.0): Flax"
+    assert prober.calls["0.10.5", "0.6.0"] == 2, "the deciding JAX probe is confirmed like any change"
+    assert all(n <= 2 for n in prober.calls.values())
+    rules = matrix_edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
+    assert [(r["flax"], r.get("jax"), r["expect"]) for r in rules] == [
+        (">=0.10.0,<0.10.1", None, "fail"), (">=0.10.1", "<0.6.0", "fail"), (">=0.10.1", ">=0.6.0", "pass")]
+    text = "\n".join(bisect_releases.report_lines(history))
+    assert "demo-bug:\n  reproduces (AttributeError: module 'flax.nnx' has no attribute 'while_loop') on 0.10.0\n" in text
+    assert "does not reproduce on 0.10.6+" in text
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    assert bisect_releases.main(["nosuchcase"], the_matrix) == 2
+    assert capsys.readouterr().err == "bisect: error: unknown case 'nosuchcase' (matrix.yaml has: demo)\n"
+    assert bisect_releases.main(["demo", "--variant", "fix_nothing"], the_matrix) == 2
+    assert capsys.readouterr().err == "bisect: error: demo has no variant 'fix_nothing' (it has: bug, fix)\n"
+    with pytest.raises(SystemExit) as exit_info:
+        bisect_releases.main(["demo", "--between", "0.10.0"], the_matrix)
+    assert exit_info.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkeypatch):
+    from datetime import date, datetime, timezone
+
+    from flax_regressions import cells
+    from flax_regressions.results import cell_id
+
+    published = {"flax": {"0.10.5": (datetime(2025, 3, 31, tzinfo=timezone.utc), ">=3.10")},
+                 "jax": {"0.5.3": (datetime(2025, 3, 19, tzinfo=timezone.utc), ">=3.10"),
+                         "0.6.0": (datetime(2025, 4, 16, tzinfo=timezone.utc), ">=3.10")}}
+    monkeypatch.setattr(releases, "published", lambda package="flax": published[package])
+    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    spec = cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.0")
+    assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.6.0", "jaxlib==0.6.0"]
+    assert spec.cutoff == date(2025, 4, 17), "resolved as the registry stood the day after that JAX"
+    assert cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.5.3").cutoff == date(2025, 4, 1)
+    assert cell_id("0.10.5", "cpu", "0.6.0") == "flax-0.10.5-jax-0.6.0-cpu" and cell_id("0.10.5", "cpu") == "flax-0.10.5-cpu"
+    with pytest.raises(releases.RegistryError, match="^jax 0.6.9 is not a release on the registry$"):
+        cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.9")

@@ -1,0 +1,269 @@
+"""Bad input and faults: a broken matrix.yaml, a release that cannot be installed, a variant that hangs or
+crashes, an interrupted run, an unreachable registry. Each test fails if its guarantee breaks.
+
+No Flax: the faulty cells run tests/fixtures/faulty/ (variants that fail, hang, segfault, abort and pass,
+kept out of the default matrix) with this interpreter, and registries are faked, except for two real uv
+runs (an unreachable index, an unsatisfiable JAX pin).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from flax_regressions import cells, envs, faults, matrix, releases, report, results
+from tests.test_envs import PUBLISHED
+from tests.test_matrix import GOOD, write
+
+ROOT = matrix.ROOT
+FAULTY = ROOT / "tests" / "fixtures" / "faulty" / "matrix.yaml"
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{text}"
+    return lines[0]
+
+
+# 1. matrix.yaml validation: every session checks it first, `nox -s validate` does only that.
+
+
+def nox_copy(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    """A copy of the project's nox entry point, with ``old`` replaced by ``new`` in its matrix.yaml."""
+    for name in ("noxfile.py", "matrix.yaml", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("flax_regressions", "repro"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (tmp_path / "matrix.yaml").read_text()
+    assert old in text
+    (tmp_path / "matrix.yaml").write_text(text.replace(old, new, 1))
+    return tmp_path
+
+
+def nox(project: Path, *args: str) -> subprocess.CompletedProcess:
+    # cwd first on sys.path: the copy's flax_regressions, reading the copy's matrix.yaml
+    return subprocess.run([sys.executable, "-m", "nox", *args], cwd=project, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("session", ["validate", "tests(flax='0.10.5', backend='cpu')"])
+def test_a_broken_matrix_stops_every_nox_session_with_one_line_and_status_2(tmp_path, session):
+    project = nox_copy(tmp_path, "\nbackends:", "\ncolour: blue\nbackends:")
+    run = nox(project, "-s", session)
+    assert run.returncode == 2
+    line = one_line(run.stdout + run.stderr)
+    assert line.startswith("error: matrix.yaml:") and ": colour: unknown key" in line
+    assert not (project / ".envs").exists() and not (project / "results").exists(), "nothing runs"
+
+
+def test_nox_validate_checks_the_matrix_and_builds_nothing(tmp_path):
+    project = nox_copy(tmp_path)
+    run = nox(project, "-s", "validate")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "matrix.yaml is valid" in run.stdout + run.stderr
+    assert not (project / ".envs").exists()
+
+
+def test_validation_takes_under_a_second():
+    took = []
+    for _ in range(3):
+        start = time.perf_counter()
+        matrix.load()
+        took.append(time.perf_counter() - start)
+    assert min(took) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--backend=tpu"], {}, "error: --backend tpu: unknown backend (matrix.yaml has cpu, cuda)"),
+        ([], {faults.TIMEOUT_ENV: "ten"}, f"error: {faults.TIMEOUT_ENV}='ten' is not a number of seconds"),
+    ],
+)
+def test_bad_command_line_input_is_one_line_and_status_2(tmp_path, args, env, message):
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "flax_regressions.plugin", "-p", "no:cacheprovider", *args],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ | env)
+    assert run.returncode == 2
+    assert one_line(run.stdout + run.stderr).endswith(message)
+
+
+# 2. A release that does not exist, or cannot be installed with its JAX: an error cell, the others still run.
+
+
+def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path("/envs") / spec.name / "python")
+    the_matrix = matrix.load(write(tmp_path))
+    cells_dir = tmp_path / "cells"
+    ran = []
+
+    def runner(command, env):  # stands for pytest in the cell's environment: a cell where all went as expected
+        ran.append(command[0])
+        results.write_json(cells_dir / "flax-0.10.5-cpu.json", {
+            "cell": "flax-0.10.5-cpu", "backend": "cpu", "versions": {"flax": "0.10.5", "jax": "0.5.3"},
+            "complete": True, "cell_outcome": "ran", "results": [
+                {"case": "demo", "variant": v, "outcome": "passed", "expected": "pass", "as_expected": True}
+                for v in ("bug", "fix")]})
+
+    for version in ("0.10.55", "0.10.5"):
+        cells.run_cell(the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
+
+    assert ran == ["/envs/flax-0.10.5-cpu/python"]
+    rows = report.write_report(["flax-0.10.55-cpu", "flax-0.10.5-cpu"], cells_dir, tmp_path, the_matrix)
+    reason = ("could not install flax-0.10.55-cpu: flax 0.10.55 is not a release on the registry "
+              "(nearest: 0.10.2, 0.10.5, 0.10.6)")
+    assert [(r["cell"], r["outcome"], r["message"]) for r in rows if r["cell"] == "flax-0.10.55-cpu"] == [
+        ("flax-0.10.55-cpu", "error", reason)] * 2
+    md = (tmp_path / "matrix.md").read_text()
+    assert f"❌ error: {reason}" in md and "✅ bug absent" in md
+
+
+def test_a_release_that_cannot_be_installed_with_its_jax_is_an_error_cell(tmp_path, monkeypatch):
+    """A real uv resolution (PyPI): flax 0.10.5 requires jax >= 0.5.1, the matrix pins 0.4.1."""
+    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(envs, "ENVS_DIR", tmp_path / ".envs")
+    text = GOOD.replace('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "0.4.1"}')
+    the_matrix = matrix.load(write(tmp_path, text))
+    path = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
+                          runner=lambda command, env: pytest.fail("pytest must not run without an environment"))
+    cell = json.loads(path.read_text())
+    assert cell["cell_outcome"] == "error"
+    assert one_line(cell["reason"]).startswith("could not install flax-0.10.5-cpu: Because ")
+    assert "jax" in cell["reason"] and "unsatisfiable" in cell["reason"]
+
+
+# 3. A variant that hangs or kills the interpreter: an error naming the timeout or the signal; the rest runs.
+
+
+@pytest.mark.parametrize(
+    ("dump", "status", "message"),
+    [
+        ("Timeout (0:00:02)!\nThread 0x1 (most recent call first):\n  File x.py", 1, "timeout after 2 s"),
+        ("Fatal Python error: Segmentation fault\n\nCurrent thread 0x1", -11, "crashed (signal SIGSEGV)"),
+        ("Fatal Python error: Aborted\n\nThread 0x2", None, "crashed (signal SIGABRT)"),
+        ("", -9, "crashed (signal SIGKILL)"),
+        ("", 3, "crashed (exit status 3)"),
+        ("", None, "crashed (the worker died without a signal or exit status on record)"),
+    ],
+)
+def test_what_killed_a_worker(dump, status, message):
+    assert faults.what_killed(dump, status, 2.0) == message
+
+
+def test_the_timeout_defaults_to_600_s_and_follows_the_environment(monkeypatch):
+    monkeypatch.delenv(faults.TIMEOUT_ENV, raising=False)
+    assert faults.default_timeout() == 600.0
+    monkeypatch.setenv(faults.TIMEOUT_ENV, "2.5")
+    assert faults.default_timeout() == 2.5
+
+
+def faulty_cell(tmp_path, monkeypatch, *extra: str) -> Path:
+    """Run the faulty matrix as a cell, through cells.run_cell and its real pytest command, in this interpreter."""
+    monkeypatch.setattr(cells, "spec_for", lambda *args, **kwargs: None)
+    monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path(sys.executable))
+    return cells.run_cell(matrix.load(FAULTY), "0.10.5", "cpu", ["--matrix", str(FAULTY), "-m", "conformance", *extra],
+                          cells_dir=tmp_path / "cells", log=lambda line: None)
+
+
+def test_a_hang_and_two_crashes_cost_only_their_own_variants(tmp_path, monkeypatch):
+    path = faulty_cell(tmp_path, monkeypatch, "--variant-timeout", "1")
+    cell = json.loads(path.read_text())
+    assert cell["complete"] is True
+    got = {r["variant"]: (r["outcome"], r["message"], r["as_expected"]) for r in cell["results"]}
+    assert got == {
+        "bug": ("failed", "the bug", True),
+        "bug_hang": ("error", "timeout after 1 s", False),
+        "bug_segfault": ("error", "crashed (signal SIGSEGV)", False),
+        "bug_abort": ("error", "crashed (signal SIGABRT)", False),
+        "fix": ("passed", None, True),
+    }
+    assert {r["variant"]: r["expected"] for r in cell["results"]}["bug_hang"] == "fail"
+
+    rows = report.write_report(["flax-0.10.5-cpu"], tmp_path / "cells", tmp_path, matrix.load(FAULTY))
+    texts = {r["variant"]: report.verdict_text(r) for r in rows}
+    assert texts["bug_hang"] == "❌ error: timeout after 1 s"
+    assert texts["bug_segfault"] == "❌ error: crashed (signal SIGSEGV)"
+    assert texts["bug"] == "✅ bug reproduces" and texts["fix"] == "✅ fix works"
+    junit = (tmp_path / "junit" / "flax-0.10.5-cpu.xml").read_text()
+    assert "timeout after 1 s" in junit and "faulty.py" in junit, "the report keeps where the variant hung"
+
+
+# 4. An interrupted run: what was written stays readable, the report names what is missing.
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find leftover processes")
+@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
+def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):
+    cells_dir = tmp_path / "cells"
+    command = cells.pytest_command(sys.executable, "0.10.5", "cpu", [
+        "--matrix", str(FAULTY), "-m", "conformance", "-k", "not segfault and not abort", "--variant-timeout", "120",
+    ], cells_dir)
+    path = cells_dir / "flax-0.10.5-cpu.json"
+    proc = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=os.environ | {"JAX_PLATFORMS": "cpu"})
+    try:
+        deadline = time.monotonic() + 60
+        while not path.exists():  # the first variant is recorded; the second one hangs
+            assert proc.poll() is None and time.monotonic() < deadline, "the cell never wrote its first record"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        if how.startswith("SIGINT"):
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while processes_in_group(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not processes_in_group(proc.pid), "the xdist worker outlived the interrupted run"
+    finally:
+        if proc.poll() is None or processes_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    cell = json.loads(path.read_text())
+    assert cell["complete"] is False
+    assert [(r["variant"], r["outcome"]) for r in cell["results"]] == [("bug", "failed")]
+    rows = report.write_report(["flax-0.10.2-cpu", "flax-0.10.5-cpu"], cells_dir, tmp_path, matrix.load(FAULTY))
+    by = {(r["cell"], r["variant"]): r for r in rows}
+    assert report.verdict_text(by["flax-0.10.5-cpu", "bug"]) == "✅ bug reproduces"
+    assert report.verdict_text(by["flax-0.10.5-cpu", "fix"]) == "❌ missing: the run stopped before this variant"
+    assert report.verdict_text(by["flax-0.10.2-cpu", "fix"]) == "❌ missing: no results file"
+    assert "❌ missing" in (tmp_path / "matrix.md").read_text()
+
+
+# 5. A registry that cannot be reached while an environment is built: one line that says so.
+
+
+def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatch):
+    """A real uv run against an index nothing listens on (no cache, no retries: it fails at once)."""
+    for name in ("UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_OFFLINE", "UV_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    spec = envs.EnvSpec(flax="0.10.5", jax="0.5.3", backend="cpu", jax_extra=None, python="3.12",
+                        cutoff=date(2025, 4, 1), tools=envs.cell_tools())
+    with pytest.raises(envs.EnvError) as info:
+        envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)
+    message = one_line(str(info.value))
+    assert message.startswith("could not install flax-0.10.5-cpu: cannot reach the package registry (")
+    assert "Connection refused" in message and "cause:" not in message
