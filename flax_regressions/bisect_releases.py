@@ -32,28 +32,16 @@ from pathlib import Path
 from packaging.version import Version
 
 from flax_regressions import bisect, cells, matrix, matrix_edit, releases
+from flax_regressions.cli import USAGE_ERROR, Parser
 from flax_regressions.matrix import ROOT
 from flax_regressions.results import RESULTS_DIR, cell_id, write_json
 
 BISECT_DIR = RESULTS_DIR / "bisect"
 BACKEND = "cpu"
-USAGE_ERROR = 2
 
 
 class BisectError(Exception):
     """A usage or environment problem: no answer can be given. Its message is one line."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``<name>: error: ... (usage: ...)``) and exit status 2."""
-
-    def __init__(self, name: str, **kwargs):
-        super().__init__(prog=f"nox -s {name} --", **kwargs)
-        self.name = name
-
-    def error(self, message):
-        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
-        self.exit(USAGE_ERROR, f"{self.name}: error: {message} (usage: {usage})\n")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

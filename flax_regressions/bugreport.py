@@ -32,7 +32,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from flax_regressions import cells, envs, matrix, releases
-from flax_regressions.gate import Parser, normalized, shown_message, shown_path
+from flax_regressions.cli import Parser
+from flax_regressions.gate import normalized, shown_message, shown_path
 from flax_regressions.matrix import ROOT
 from flax_regressions.results import RESULTS_DIR
 

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flax_regressions import cells, matrix, releases
+from flax_regressions.cli import Parser
 from flax_regressions.results import RESULTS_DIR, cell_id, write_json
 
 GATE_DIR = RESULTS_DIR / "gate"
@@ -50,18 +51,6 @@ CHANGES = {
 
 class GateError(Exception):
     """A usage or environment problem: the gate cannot give a verdict. Its message is one line."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``<name>: error: ... (usage: ...)``) and exit status 2."""
-
-    def __init__(self, name: str, **kwargs):
-        super().__init__(prog=f"nox -s {name} --", **kwargs)
-        self.name = name
-
-    def error(self, message):
-        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
-        self.exit(ERROR, f"{self.name}: error: {message} (usage: {usage})\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,5 +1,8 @@
 """Merge the per-cell results files into results/matrix.json and results/matrix.md, and give the verdict.
 
+A variant that is as expected on its own example but fails its property test (hypothesis, generated sizes)
+is not as expected: the row says so and carries the command that reproduces the shrunk example.
+
 Cells the run was meant to have but that left no complete file (an interrupted run, a killed session) are
 reported as missing, variant by variant; an unreadable file is reported, not fatal. The verdict is false
 when any cell is not as expected, errored or is missing, and ``summary_lines`` names each such cell.
@@ -25,6 +28,7 @@ def rows_of(the_matrix, cells: dict[str, dict], unreadable: dict[str, str], want
         data = cells.get(cell, {})
         versions = data.get("versions", {})
         got = {(r["case"], r["variant"]): r for r in data.get("results", [])}
+        broken = {(p["case"], p["variant"]): p for p in data.get("properties", []) if p["outcome"] in ("failed", "error")}
         for case, variant in the_matrix.variants():
             row = dict.fromkeys(FIELDS)
             row.update(case=case, variant=variant, cell=cell, backend=data.get("backend") or cell.rsplit("-", 1)[-1],
@@ -38,6 +42,9 @@ def rows_of(the_matrix, cells: dict[str, dict], unreadable: dict[str, str], want
             else:
                 why = unreadable.get(cell) or ("no results file" if not data else "the run stopped before this variant")
                 row.update(outcome="missing", message=why)
+            if (case, variant) in broken and row["as_expected"]:  # right on the example, wrong on a generated one
+                found = broken[case, variant]
+                row.update(as_expected=False, property_failure=found["message"], reproduce=found.get("reproduce"))
             rows.append(row)
     return rows
 
@@ -47,6 +54,8 @@ def verdict_text(row: dict) -> str:
     kind = "bug" if row["variant"].startswith("bug") else "fix"
     outcome, expected, ok = row["outcome"], row["expected"], row["as_expected"]
     failure = f"{row['exception']}" if row.get("exception") else ""
+    if row.get("property_failure"):
+        return f"❌ fails over generated sizes: {row['property_failure']}"
     if outcome in ("missing", "error"):
         return f"❌ {outcome}: {row['message']}"
     if outcome == "skipped":

@@ -15,7 +15,8 @@ import sys
 import time
 
 from flax_regressions import cells, matrix, releases, report
-from flax_regressions.bisect_releases import USAGE_ERROR, Parser, default_range
+from flax_regressions.bisect_releases import default_range
+from flax_regressions.cli import USAGE_ERROR, Parser
 from flax_regressions.results import RESULTS_DIR, cell_id, load_cells
 
 SWEEP_DIR = RESULTS_DIR / "sweep"

@@ -93,3 +93,22 @@ def test_an_atomic_write_never_leaves_a_torn_file(tmp_path, monkeypatch):
         results.write_json(target, {"ok": 2})
     assert json.loads(target.read_text()) == {"ok": 1}
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_property_failure_makes_an_as_expected_variant_not_as_expected(tmp_path, the_matrix):
+    cell = ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
+                                             row("fix", "passed", "pass", True)])
+    cell["properties"] = [
+        {"case": "demo", "variant": "fix", "outcome": "failed", "message": "AssertionError: layer 2 differs",
+         "reproduce": "python -c 'import demo; demo.fix(n=2)'", "duration_s": 1.0},
+        {"case": "demo", "variant": "bug", "outcome": "passed", "message": None, "reproduce": None, "duration_s": 1.0},
+    ]
+    results.write_json(tmp_path / "cells" / "flax-0.10.5-cpu.json", cell)
+    rows = report.write_report(["flax-0.10.5-cpu"], tmp_path / "cells", tmp_path, the_matrix)
+    by = {r["variant"]: r for r in rows}
+
+    assert by["bug"]["as_expected"] is True
+    assert by["fix"]["as_expected"] is False
+    assert by["fix"]["reproduce"] == "python -c 'import demo; demo.fix(n=2)'"
+    assert report.summary_lines(rows) == [
+        "demo-fix on flax 0.10.5 (cpu): ❌ fails over generated sizes: AssertionError: layer 2 differs"]
