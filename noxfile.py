@@ -37,7 +37,7 @@ nox.options.parallel = 2
 
 @nox.session(allow_parallel=True)
 def validate(session: nox.Session) -> None:
-    """Check matrix.yaml and the repro modules it names (already done above, at import): no environment, no Flax."""
+    """Check matrix.yaml and the repro modules it names; builds nothing (every session runs this check first)."""
     session.log(f"matrix.yaml is valid: {len(MATRIX.cases)} cases, {len(MATRIX.variants())} variants, "
                 f"flax {', '.join(v.version for v in MATRIX.flax)}")
 
