@@ -10,20 +10,9 @@ import re
 import subprocess
 import textwrap
 
-pytest_plugins = ["pytester"]
+from tests.test_plugin import MATRIX
 
-MATRIX = """\
-python: "3.12"
-current: "0.10.5"
-flax:
-  - {{version: "0.10.5", jax: "0.5.3"}}
-backends:
-  cpu: {{}}
-cases:
-  demo:
-    variants:
-{rules}
-"""
+pytest_plugins = ["pytester"]
 
 REPRO = '''\
 """A made-up case: each call appends its n to calls.txt."""
