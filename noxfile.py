@@ -1,4 +1,4 @@
-"""nox sessions for flax-regressions. Sessions are generated from matrix.yaml; the logic is in flax_regressions/.
+"""nox sessions for flax-regressions, generated from matrix.yaml; each calls flax_regressions.commands.
 
     nox                                   every CPU cell of the default matrix, in parallel, then the report
     nox -l                                the sessions
@@ -10,24 +10,25 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
 import nox
 
-from flax_regressions import cells, matrix
-from flax_regressions import bisect_releases
-from flax_regressions import bugreport as bug_report
-from flax_regressions import gate as upgrade_gate
-from flax_regressions import report as matrix_report
-from flax_regressions import sweep as release_sweep
+from flax_regressions.commands import bisect as bisect_command
+from flax_regressions.commands import bugreport as bugreport_command
+from flax_regressions.commands import gate as gate_command
+from flax_regressions.commands import report as report_command
+from flax_regressions.commands import sweep as sweep_command
+from flax_regressions.core import status
+from flax_regressions.core.results import CellOutcome
+from flax_regressions.running import cells
+from flax_regressions.spec import matrix
 
 try:  # every session starts here: a broken matrix.yaml stops nox with one line and exit status 2, before anything runs
     MATRIX = matrix.load()
 except matrix.MatrixError as exc:
     print(f"error: {exc}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status.USAGE_ERROR)
 
 CELLS = [(v.version, backend) for v in MATRIX.flax for backend in MATRIX.backends]
 nox.options.sessions = [f"tests(flax='{v.version}', backend='cpu')" for v in MATRIX.flax] + ["report"]
@@ -49,26 +50,17 @@ def tests(session: nox.Session, flax: str, backend: str) -> None:
     def run_pytest(command: list[str], env: dict[str, str]) -> None:
         session.run(*command, env=env, external=True)
 
-    path = cells.run_cell(MATRIX, flax, backend, session.posargs, log=session.log, runner=run_pytest)
-    recorded = json.loads(path.read_text())
-    if recorded["cell_outcome"] == "skipped":
-        session.skip(recorded["reason"])
-    if recorded["cell_outcome"] == "error":
-        session.error(recorded["reason"])
+    result = cells.run_cell(MATRIX, flax, backend, session.posargs, log=session.log, runner=run_pytest)
+    if result.outcome is CellOutcome.SKIPPED:
+        session.skip(result.reason)
+    if result.outcome is not CellOutcome.RAN:
+        session.error(result.reason)
 
 
 @nox.session(allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Merge the cells into results/matrix.{json,md}; fail if any is not as expected."""
-    rows = matrix_report.write_report(matrix_report.default_cells(MATRIX))
-    print((matrix_report.RESULTS_DIR / "matrix.md").read_text())
-    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(summary, "a") as f:
-            f.write((matrix_report.RESULTS_DIR / "matrix.md").read_text())
-    bad = matrix_report.summary_lines(rows)
-    if bad:
-        session.error(f"{len(bad)} cells not as expected:\n  " + "\n  ".join(bad))
-    session.log(f"all {len(rows)} cells as expected")
+    _exit_with(session, report_command.main(MATRIX, log=session.log))
 
 
 def _exit_with(session: nox.Session, code: int) -> None:
@@ -81,22 +73,22 @@ def _exit_with(session: nox.Session, code: int) -> None:
 @nox.session(allow_parallel=False)
 def gate(session: nox.Session) -> None:
     """Upgrade gate: -- [--from V] [--to V] [--backend B]; exits 0 (nothing breaks), 1 (a fix breaks, a bug appears) or 2."""
-    _exit_with(session, upgrade_gate.main(session.posargs))
+    _exit_with(session, gate_command.main(session.posargs))
 
 
 @nox.session(allow_parallel=False)
 def bugreport(session: nox.Session) -> None:
     """Paste-ready upstream bug report: -- <case> [--flax V] [--backend B] writes reports/<case>-flax-<V>.md."""
-    _exit_with(session, bug_report.main(session.posargs))
+    _exit_with(session, bugreport_command.main(session.posargs))
 
 
 @nox.session(allow_parallel=False)
 def bisect(session: nox.Session) -> None:
     """Where each variant changed: -- <case> [--variant V] [--between A B] [--write]; Flax (and JAX) release bisection."""
-    _exit_with(session, bisect_releases.main(session.posargs, MATRIX, log=session.log))
+    _exit_with(session, bisect_command.main(session.posargs, MATRIX, log=session.log))
 
 
 @nox.session(allow_parallel=False)
 def sweep(session: nox.Session) -> None:
     """Every case on every Flax release: -- [--between A B] [--resume]; results/sweep/matrix.md, exits 1 if any is off."""
-    _exit_with(session, release_sweep.main(session.posargs, MATRIX, log=session.log))
+    _exit_with(session, sweep_command.main(session.posargs, MATRIX, log=session.log))

@@ -1,6 +1,6 @@
 """Benchmark of the main job: cold, warm, the sequential floor, and uv against pip for the cold build.
 
-    uv run python benchmarks/matrix_bench.py            (or: nox -s benchmark)
+    uv run python benchmarks/matrix_bench.py
 
 - cold: ``nox`` with no environments (the uv package cache warm), building every default CPU cell and running it;
 - warm: ``nox`` again, every environment reused;
@@ -23,8 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flax_regressions import cells, envs, matrix  # noqa: E402
-from flax_regressions.report import default_cells  # noqa: E402
+from flax_regressions.running import cells, envs  # noqa: E402
+from flax_regressions.spec import matrix  # noqa: E402
+from flax_regressions.tools.report import default_cells  # noqa: E402
 
 
 def timed(command: list[str], **kwargs) -> float:
@@ -39,9 +40,9 @@ def nox() -> float:
 
 def floor(the_matrix) -> float:
     total = 0.0
-    for v in the_matrix.flax:
-        python = envs.ENVS_DIR / cells.spec_for(the_matrix, v.version, "cpu").name / "bin" / "python"
-        total += timed(cells.pytest_command(python, v.version, "cpu", ["-q"]), env=os.environ | {"JAX_PLATFORMS": "cpu"})
+    for cell in default_cells(the_matrix):
+        python = envs.ENVS_DIR / cells.spec_for(the_matrix, cell.flax, "cpu").name / "bin" / "python"
+        total += timed(cells.pytest_command(python, cell, ["-q"]), env=os.environ | {"JAX_PLATFORMS": "cpu"})
     return total
 
 

@@ -37,6 +37,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+# The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
+# the first value of each set is the one example the ci profile runs.
+# Rates strictly between 0 and 1: at 0 and 1 nnx.Dropout draws no randomness, the RNG streams the pattern is
+# about are never read, and a broken workaround "passes" (fix_stateaxes does on 0.12).
+PROPERTY_SIZES = {"num_layers": [1, 3, 4], "features": [1, 10], "batch": [2, None], "rate": [0.5, 0.1, 0.9]}
+
 # Size of the all-ones input used to fingerprint a layer's dropout randomness; two different keys give
 # the same mask over this many draws with probability about exp(-2 * rate * PROBE_SIZE).
 PROBE_SIZE = 1 << 16

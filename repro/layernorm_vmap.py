@@ -32,6 +32,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+# The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
+# the first value of each set is the one example the ci profile runs.
+PROPERTY_SIZES = {"features": [1, 10, 16], "batch": [1, 15]}
+
 
 def _input(batch, features):
     return jax.random.uniform(jax.random.key(10), (batch, features))

@@ -40,6 +40,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+# The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
+# the first value of each set is the one example the ci profile runs.
+PROPERTY_SIZES = {"num_layers": [1, 2, 5], "in_features": [1, 3], "hidden_features": [4, 1], "batch": [2, None]}
+
 
 def _assert_close(got, want, message):
     """assert_allclose with tight tolerances whose AssertionError starts with `message`."""

@@ -36,6 +36,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+# The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
+# the first value of each set is the one example the ci profile runs.
+PROPERTY_SIZES = {"features": [1, 10], "hidden": [1, 10], "batch": [1, 2], "seq_len": [1, 5]}
+
 
 def _make_lstm(features, hidden):
     """The documented module: an RNN over an LSTMCell, built from fixed seeds."""

@@ -29,6 +29,19 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+# The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
+# the first value of each set is the one example the ci profile runs. A batch and its per-example loop counts
+# are drawn together (batch = len(counts)): counts 0, 1 and 3, unequal (the pattern's case) and equal.
+PROPERTY_SIZES = {
+    ("batch", "counts"): [
+        (4, (0, 1, 3, 0)),
+        (1, (0,)), (1, (1,)), (1, (3,)),
+        (3, (0, 1, 3)), (3, (3, 1, 0)), (3, (1, 1, 1)), (3, (3, 3, 3)),
+        (4, (1, 3, 0, 1)), (4, (3, 0, 1, 3)), (4, (0, 0, 0, 0)), (4, (3, 3, 1, 1)),
+    ],
+    "features": [1, 4],
+}
+
 
 class Model(nnx.Module):
     def __init__(self, din, dout, rngs: nnx.Rngs):

@@ -8,8 +8,14 @@ from packaging.version import Version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flax_regressions import bisect, bisect_releases, matrix, matrix_edit, releases
-from flax_regressions.bisect import FLAKY, UNINSTALLABLE
+from flax_regressions.commands import bisect
+from flax_regressions.render.bisect import report_lines
+from flax_regressions.spec import matrix, matrix_edit, releases
+from flax_regressions.spec.model import MatrixError
+from flax_regressions.tools.bisect import search
+from flax_regressions.tools.bisect.history import analyse
+from flax_regressions.tools.bisect.observation import Behaviour, Observation
+from flax_regressions.tools.bisect.search import FLAKY, UNINSTALLABLE
 from tests.test_matrix import REPRO, write
 
 ITEMS = [f"0.{i}" for i in range(40)]
@@ -38,7 +44,7 @@ def world(changes: dict[int, str], first: str = "A", uninstallable=(), flaky: di
 
 def test_finds_every_change_point():
     probe, calls = world({7: "B", 15: "C", 31: "D"})
-    found = bisect.search(ITEMS, probe)
+    found = search.search(ITEMS, probe)
     assert found.changes == [(6, 7), (14, 15), (30, 31)]
     assert not found.skipped and not found.flaky
     assert max(calls.values()) <= 2, "an item is probed once, and once more only to confirm a change"
@@ -46,16 +52,15 @@ def test_finds_every_change_point():
 
 def test_a_behaviour_that_comes_back_is_found_through_a_seed():
     probe, _ = world({5: "B", 12: "A"})  # A, then B on 5..11, then A again: the two ends agree
-    assert bisect.search(ITEMS, probe).changes == []
-    assert bisect.search(ITEMS, probe, seeds=[ITEMS[8]]).changes == [(4, 5), (11, 12)]
+    assert search.search(ITEMS, probe).changes == []
+    assert search.search(ITEMS, probe, seeds=[ITEMS[8]]).changes == [(4, 5), (11, 12)]
 
 
 def test_an_uninstallable_release_is_stepped_over():
     probe, _ = world({10: "B"}, uninstallable={10, 0})
-    found = bisect.search(ITEMS, probe)
+    found = search.search(ITEMS, probe)
     assert found.changes == [(9, 11)], "the change lies between the installable neighbours"
     assert found.skipped == {0: UNINSTALLABLE, 10: UNINSTALLABLE}
-    assert found.between(9, 11) == [ITEMS[10]]
     assert min(found.outcomes) == 1, "an uninstallable end: the search starts at the next release"
 
 
@@ -63,7 +68,7 @@ def test_a_flaky_result_is_reported_and_does_not_move_the_change():
     # The first probe of the middle item says B where the truth is A: a fake change, unmasked by the re-run.
     middle = 19  # where the search looks first: the middle of 0..39 is 19.5, and a tie goes to the lower item
     probe, calls = world({30: "B"}, flaky={middle: "B"})
-    found = bisect.search(ITEMS, probe)
+    found = search.search(ITEMS, probe)
     assert calls[middle] == 2 and found.skipped == {middle: FLAKY}
     assert found.flaky == {middle: ("B", "A")}
     assert found.changes == [(29, 30)]
@@ -71,14 +76,14 @@ def test_a_flaky_result_is_reported_and_does_not_move_the_change():
 
 def test_a_flaky_side_of_a_real_change_is_searched_around():
     probe, _ = world({12: "B"}, flaky={11: "B"})
-    found = bisect.search(ITEMS, probe)
+    found = search.search(ITEMS, probe)
     assert found.skipped.get(11) == FLAKY
     assert found.changes == [(10, 12)]
 
 
 def test_without_confirmation_each_item_is_probed_once():
     probe, calls = world({7: "B", 15: "C"})
-    found = bisect.search(ITEMS, probe, confirm=False)
+    found = search.search(ITEMS, probe, confirm=False)
     assert found.changes == [(6, 7), (14, 15)] and set(calls.values()) == {1}
 
 
@@ -92,7 +97,7 @@ def test_one_change_costs_about_log2_n_environments(n):
             calls[i] += 1
             return i >= at
 
-        found = bisect.search(items, probe)
+        found = search.search(items, probe)
         assert found.changes == [(at - 1, at)]
         assert len(calls) <= math.ceil(math.log2(n)) + 2, "distinct releases probed: both ends and a binary search"
         assert found.probes == len(calls) + 2, "plus one re-run of each side of the change"
@@ -104,7 +109,7 @@ def test_every_change_is_found_when_no_behaviour_comes_back(lengths, broken):
     items = list(range(sum(lengths)))
     truth = [k for k, length in enumerate(lengths) for _ in range(length)]  # a new outcome in every segment
     broken = {i for i in broken if i < len(items)}
-    found = bisect.search(items, lambda i: UNINSTALLABLE if i in broken else truth[i])
+    found = search.search(items, lambda i: UNINSTALLABLE if i in broken else truth[i])
     installable = [i for i in items if i not in broken]
     expected = [(a, b) for a, b in zip(installable, installable[1:]) if truth[a] != truth[b]]
     assert found.changes == expected
@@ -112,8 +117,8 @@ def test_every_change_is_found_when_no_behaviour_comes_back(lengths, broken):
 
 def test_runs_group_probed_items_by_a_projection():
     probe, _ = world({7: "B", 15: "C"})
-    found = bisect.search(ITEMS, probe)
-    runs = bisect.runs(found, lambda run, i: (found.outcomes[run[0]] == "C") == (found.outcomes[i] == "C"))
+    found = search.search(ITEMS, probe)
+    runs = search.runs(found, lambda run, i: (found.outcomes[run[0]] == "C") == (found.outcomes[i] == "C"))
     assert [(r.first, r.last) for r in runs] == [(0, 14), (15, 39)]
 
 
@@ -198,7 +203,7 @@ def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
 def test_write_refuses_rules_that_do_not_validate(tmp_path):
     path = write(tmp_path, MATRIX_TEXT, REPRO)
     overlapping = [{"flax": ">=0.10.0", "expect": "pass"}, {"flax": ">=0.11.0", "expect": "pass"}]
-    with pytest.raises(matrix.MatrixError, match=r"^matrix\.yaml:\d+: cases\.demo\.variants\.bug\[1\]: contradictory"):
+    with pytest.raises(MatrixError, match=r"^matrix\.yaml:\d+: cases\.demo\.variants\.bug\[1\]: contradictory"):
         matrix_edit.write(path, {("demo", "bug"): overlapping})
     assert path.read_text() == MATRIX_TEXT
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary file left behind"
@@ -224,20 +229,19 @@ class FakeProber:
         self.calls[flax, jax] += 1
         jax = jax or FLAX_JAX[flax]
         if flax == "0.10.0":
-            bug = fix = ("fail", "AttributeError"), "module 'flax.nnx' has no attribute 'while_loop'"
+            bug = fix = "fail", "AttributeError", "module 'flax.nnx' has no attribute 'while_loop'"
         else:
-            bug = (("pass",), "") if [int(x) for x in jax.split(".")] >= [0, 6, 0] else (
-                ("fail", "ValueError"), "got axis spec None but output was batched on axis 0")
-            fix = (("pass",), "") if Version(flax) < Version("0.11.0") else (("fail", "ValueError"), "fold_in accepts a single key")
-        return (("bug", *bug), ("fix", *fix))
+            bug = ("pass", None, "") if [int(x) for x in jax.split(".")] >= [0, 6, 0] else (
+                "fail", "ValueError", "got axis spec None but output was batched on axis 0")
+            fix = ("pass", None, "") if Version(flax) < Version("0.11.0") else ("fail", "ValueError", "fold_in accepts a single key")
+        return Observation((Behaviour("bug", *bug), Behaviour("fix", *fix)))
 
 
 def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, monkeypatch):
     monkeypatch.setattr(releases, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX))
     the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
     prober, lines = FakeProber(), []
-    history = bisect_releases.analyse(the_matrix, "demo", ["bug", "fix"], list(FLAX_JAX), prober,
-                                      seeds=["0.10.2"], log=lines.append)
+    history = analyse(the_matrix, "demo", ["bug", "fix"], list(FLAX_JAX), prober, seeds=["0.10.2"], log=lines.append)
     assert [c.describe() for c in history.changes["bug"]] == [
         "flax 0.10.0 (jax 0.4.34) -> 0.10.1 (jax 0.4.35): Flax",
         "flax 0.10.5 (jax 0.5.3) -> 0.10.6 (jax 0.6.0): follows JAX: changes at jax 0.5.3 -> 0.6.0 with flax 0.10.5",
@@ -250,27 +254,27 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
     rules = matrix_edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
     assert [(r["flax"], r.get("jax"), r["expect"]) for r in rules] == [
         (">=0.10.0,<0.10.1", None, "fail"), (">=0.10.1", "<0.6.0", "fail"), (">=0.10.1", ">=0.6.0", "pass")]
-    text = "\n".join(bisect_releases.report_lines(history))
+    text = "\n".join(report_lines(history))
     assert "demo-bug:\n  reproduces (AttributeError: module 'flax.nnx' has no attribute 'while_loop') on 0.10.0\n" in text
     assert "does not reproduce on 0.10.6+" in text
 
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys):
     the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
-    assert bisect_releases.main(["nosuchcase"], the_matrix) == 2
+    assert bisect.main(["nosuchcase"], the_matrix) == 2
     assert capsys.readouterr().err == "bisect: error: unknown case 'nosuchcase' (matrix.yaml has: demo)\n"
-    assert bisect_releases.main(["demo", "--variant", "fix_nothing"], the_matrix) == 2
+    assert bisect.main(["demo", "--variant", "fix_nothing"], the_matrix) == 2
     assert capsys.readouterr().err == "bisect: error: demo has no variant 'fix_nothing' (it has: bug, fix)\n"
     with pytest.raises(SystemExit) as exit_info:
-        bisect_releases.main(["demo", "--between", "0.10.0"], the_matrix)
+        bisect.main(["demo", "--between", "0.10.0"], the_matrix)
     assert exit_info.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkeypatch):
     from datetime import date, datetime, timezone
 
-    from flax_regressions import cells
-    from flax_regressions.results import cell_id
+    from flax_regressions.core.results import CellId
+    from flax_regressions.running import cells
 
     published = {"flax": {"0.10.5": (datetime(2025, 3, 31, tzinfo=timezone.utc), ">=3.10")},
                  "jax": {"0.5.3": (datetime(2025, 3, 19, tzinfo=timezone.utc), ">=3.10"),
@@ -281,6 +285,57 @@ def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkey
     assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.6.0", "jaxlib==0.6.0"]
     assert spec.cutoff == date(2025, 4, 17), "resolved as the registry stood the day after that JAX"
     assert cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.5.3").cutoff == date(2025, 4, 1)
-    assert cell_id("0.10.5", "cpu", "0.6.0") == "flax-0.10.5-jax-0.6.0-cpu" and cell_id("0.10.5", "cpu") == "flax-0.10.5-cpu"
+    assert str(CellId("0.10.5", "cpu", "0.6.0")) == "flax-0.10.5-jax-0.6.0-cpu" and str(CellId("0.10.5", "cpu")) == "flax-0.10.5-cpu"
     with pytest.raises(releases.RegistryError, match="^jax 0.6.9 is not a release on the registry$"):
         cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.9")
+
+
+# --- the prober: a cell's result as bisect compares it, and its memory ---------------------------------
+
+
+def test_a_reworded_message_is_the_same_failure_and_another_type_is_not():
+    trace = Behaviour("bug", "fail", "TraceContextError", "Cannot call RngStream from a different trace level")
+    assert not trace.differs(Behaviour("bug", "fail", "TraceContextError", "Cannot mutate RngStream from a different trace level"))
+    assert trace.differs(Behaviour("bug", "fail", "ValueError", "Cannot call RngStream from a different trace level"))
+    assert trace.differs(Behaviour("bug", "pass"))
+    assert str(trace) == "bug:TraceContextError" and str(Behaviour("fix", "missing")) == "fix:missing"
+
+
+def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_path, monkeypatch):
+    from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+    from flax_regressions.tools.bisect import prober
+
+    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    runs = []
+
+    def run_cell(the_matrix, flax, backend, extra, *, cells_dir, log, runner, jax):
+        runs.append((flax, jax, extra))
+        cell = CellId(flax, backend, jax)
+        if flax == "0.10.0":
+            return CellResult.not_run(cell, CellOutcome.ERROR, "could not install flax-0.10.0-cpu: no wheel")
+        if flax == "0.9.0":
+            return CellResult.not_run(cell, CellOutcome.NOT_RUN, "could not install flax-0.9.0-cpu: registry unreachable")
+        record = VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank should be 2")
+        return CellResult(cell, versions=Versions(flax, "0.5.3", "0.5.3"), records=(record,))
+
+    monkeypatch.setattr(prober.cells, "run_cell", run_cell)
+    probe = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    seen = probe("0.10.5")
+    assert [str(b) for b in seen.behaviours] == ["bug:ValueError", "fix:missing"]
+    assert seen.of("fix").message.startswith("no result; see ")
+    assert runs == [("0.10.5", None, ["-k", "demo", "-q"])] and probe.jax_of("0.10.5") == "0.5.3"
+    assert probe("0.10.0") == UNINSTALLABLE
+    with pytest.raises(prober.BisectError, match="^could not install flax-0.9.0-cpu: registry unreachable$"):
+        probe("0.9.0")
+    later = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    assert later("0.10.5") == seen and later("0.10.0") == UNINSTALLABLE and len(runs) == 3, "answered from probes.json"
+    assert later.cost["remembered"] == 2 and later.jax_of("0.10.5") == "0.5.3"
+    later("0.10.5")
+    assert len(runs) == 4, "a second probe of a cell in one session is a second run (the search's confirmation)"
+    fresh = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None, fresh=True)
+    fresh("0.10.5")
+    assert len(runs) == 5, "--fresh forgets the remembered runs"
+
+
+def test_the_default_range_starts_at_the_oldest_release_the_rules_speak_of(tmp_path):
+    assert matrix.load(write(tmp_path, MATRIX_TEXT, REPRO)).oldest_release() == "0.10.0"

@@ -11,8 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions import bugreport, cells, envs, matrix, releases
-from flax_regressions.results import write_json
+from flax_regressions.commands import bugreport
+from flax_regressions.core.files import write_json
+from flax_regressions.core.paths import ROOT
+from flax_regressions.core.results import CellId, CellResult, Outcome, Row, VariantRecord, Versions, write_merged
+from flax_regressions.render.bugreport import render
+from flax_regressions.running import cells, envs
+from flax_regressions.spec import matrix, releases
+from flax_regressions.tools.bugreport import environment, known
+from flax_regressions.tools.bugreport.known import Recorded, known_outcomes
+from flax_regressions.tools.bugreport.script import problem_text, standalone_script
+
+REPRO_DIR = ROOT / "repro"
 
 SYNTHETIC = '''\
 """A synthetic case: the title line.
@@ -100,7 +110,7 @@ def undefined_names(script: str) -> set[str]:
 def test_the_script_keeps_exactly_what_bug_needs(tmp_path):
     module = tmp_path / "demo.py"
     module.write_text(SYNTHETIC)
-    script = bugreport.standalone_script(module)
+    script = standalone_script(module)
     assert script.startswith('"""A synthetic case: the title line.\n\nUpstream: https://github.com/google/flax/issues/1\n')
     body = script.split('"""', 2)[2]
     assert body.splitlines()[2:7] == ["from __future__ import annotations", "import functools", "import json as js",
@@ -115,10 +125,10 @@ def test_the_script_keeps_exactly_what_bug_needs(tmp_path):
     assert undefined_names(script) == set()
 
 
-@pytest.mark.parametrize("case", sorted(p.stem for p in matrix.REPRO_DIR.glob("*.py")))
+@pytest.mark.parametrize("case", sorted(p.stem for p in REPRO_DIR.glob("*.py")))
 def test_every_repro_gives_a_standalone_bug_script(case):
-    module = matrix.REPRO_DIR / f"{case}.py"
-    script = bugreport.standalone_script(module)
+    module = REPRO_DIR / f"{case}.py"
+    script = standalone_script(module)
     compile(script, f"repro_{case}.py", "exec")
     assert undefined_names(script) == set(), "the script reads a name it does not define or import"
     defined = {n.name for n in ast.parse(script).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
@@ -131,44 +141,47 @@ def test_every_repro_gives_a_standalone_bug_script(case):
 def test_the_problem_is_the_docstrings_prose_and_the_bug_docstring(tmp_path):
     module = tmp_path / "demo.py"
     module.write_text(SYNTHETIC)
-    title, problem = bugreport.problem_text(module)
+    title, problem = problem_text(module)
     assert title == "A synthetic case: the title line."
     assert problem == ("What goes wrong: the first paragraph.\n\nVersions: the second paragraph.\n\n"
                        "The failing call, `bug()` in the script below: Calls the helpers.")
 
 
 def cell_file(flax, jax, records, updated, backend="cpu"):
-    return {"cell": f"flax-{flax}-{backend}", "backend": backend, "cell_outcome": "ran", "complete": True,
-            "updated": updated, "versions": {"flax": flax, "jax": jax, "jaxlib": jax}, "results": records}
+    return CellResult(CellId(flax, backend), updated=updated, versions=Versions(flax, jax, jax), records=tuple(records))
 
 
 def rec(variant, outcome, exception=None, message=None, case="demo"):
-    return {"case": case, "variant": variant, "outcome": outcome, "exception": exception, "message": message}
+    return VariantRecord(case, variant, Outcome(outcome), exception, message)
+
+
+def row(flax, jax, record, backend="cpu"):
+    return Row(CellId(flax, backend), Versions(flax, jax, jax), record)
 
 
 def test_known_outcomes_merge_every_results_file_newest_first(tmp_path):
-    write_json(tmp_path / "cells" / "flax-0.10.5-cpu.json", cell_file("0.10.5", "0.5.3", [
-        rec("bug", "failed", "ValueError", "old"), rec("fix", "passed")], "2026-01-01T00:00:00+00:00"))
-    write_json(tmp_path / "gate" / "cells" / "flax-0.10.5-cpu.json", cell_file("0.10.5", "0.5.3", [
-        rec("bug", "failed", "ValueError", "new")], "2026-02-01T00:00:00+00:00"))  # -k bug only: fix comes from the older file
-    write_json(tmp_path / "bisect" / "demo" / "cells" / "flax-0.11.0-cpu.json", cell_file("0.11.0", "0.7.0", [
-        rec("bug", "passed"), rec("bug", "failed", "E", "m", case="other")], "2026-01-15T00:00:00+00:00"))
-    write_json(tmp_path / "cells" / "flax-0.10.5-cuda.json", cell_file("0.10.5", "0.5.3", [
-        rec("bug", "passed")], "2026-03-01T00:00:00+00:00", backend="cuda"))
-    write_json(tmp_path / "matrix.json", {"cells": [
-        {**rec("bug", "failed", "ValueError", "rank"), "flax": "0.10.2", "jax": "0.4.35", "jaxlib": "0.4.35", "backend": "cpu"},
-        {**rec("bug", "missing"), "flax": "0.10.4", "jax": None, "jaxlib": None, "backend": "cpu"},
-        {**rec("bug", "passed"), "flax": "0.10.5", "jax": "0.5.3", "jaxlib": "0.5.3", "backend": "cpu"}]})
+    cell_file("0.10.5", "0.5.3", [rec("bug", "failed", "ValueError", "old"), rec("fix", "passed")],
+              "2026-01-01T00:00:00+00:00").write(tmp_path / "cells" / "flax-0.10.5-cpu.json")
+    cell_file("0.10.5", "0.5.3", [rec("bug", "failed", "ValueError", "new")], "2026-02-01T00:00:00+00:00").write(
+        tmp_path / "gate" / "cells" / "flax-0.10.5-cpu.json")  # -k bug only: fix comes from the older file
+    cell_file("0.11.0", "0.7.0", [rec("bug", "passed"), rec("bug", "failed", "E", "m", case="other")],
+              "2026-01-15T00:00:00+00:00").write(tmp_path / "bisect" / "demo" / "cells" / "flax-0.11.0-cpu.json")
+    cell_file("0.10.5", "0.5.3", [rec("bug", "passed")], "2026-03-01T00:00:00+00:00", backend="cuda").write(
+        tmp_path / "cells" / "flax-0.10.5-cuda.json")
+    write_merged(tmp_path / "matrix.json", [
+        row("0.10.2", "0.4.35", rec("bug", "failed", "ValueError", "rank")),
+        Row(CellId("0.10.4", "cpu"), Versions(), rec("bug", "missing")),
+        row("0.10.5", "0.5.3", rec("bug", "passed"))], cells={}, run={})
     (tmp_path / "cells" / "torn.json").write_text('{"cell": ')
     write_json(tmp_path / "gate" / "gate.json", {"verdict": "ok"})
 
-    found = bugreport.known_outcomes("demo", "cpu", tmp_path)
+    found = known_outcomes("demo", "cpu", tmp_path)
     assert set(found) == {("0.10.2", "0.4.35"), ("0.10.5", "0.5.3"), ("0.11.0", "0.7.0")}
-    assert found["0.10.5", "0.5.3"]["variants"]["bug"]["message"] == "new"
-    assert found["0.10.5", "0.5.3"]["variants"]["fix"]["outcome"] == "passed"
-    assert found["0.11.0", "0.7.0"]["variants"] == {"bug": rec("bug", "passed")}
-    assert found["0.10.2", "0.4.35"]["sources"] == {str(tmp_path / "matrix.json")}
-    assert found["0.10.5", "0.5.3"]["sources"] == {str(tmp_path / "gate" / "cells") + "/", str(tmp_path / "cells") + "/"}
+    assert found["0.10.5", "0.5.3"].variants["bug"].message == "new"
+    assert found["0.10.5", "0.5.3"].variants["fix"].outcome == "passed"
+    assert found["0.11.0", "0.7.0"].variants == {"bug": rec("bug", "passed")}
+    assert found["0.10.2", "0.4.35"].sources == {str(tmp_path / "matrix.json")}
+    assert found["0.10.5", "0.5.3"].sources == {str(tmp_path / "gate" / "cells") + "/", str(tmp_path / "cells") + "/"}
 
 
 OUTPUT = """\
@@ -185,20 +198,20 @@ def test_the_report_follows_flaxs_bug_template(tmp_path):
     module = tmp_path / "demo.py"
     module.write_text(SYNTHETIC)
     outcomes = {
-        ("0.10.4", "0.5.1"): {"variants": {"bug": rec("bug", "passed")}, "jaxlib": "0.5.1", "sources": {"results/cells/"}},
-        ("0.10.5", "0.5.3"): {"variants": {"bug": rec("bug", "failed", "TraceContextError",
-                                                      "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/x)")},
-                              "jaxlib": "0.5.3", "sources": {"results/cells/"}},
-        ("0.12.12", "0.12.0.1"): {"variants": {"bug": rec("bug", "failed", "TraceContextError", "Cannot mutate RngCount")},
-                                  "jaxlib": "0.12.0.1", "sources": {"results/bisect/demo/cells/"}},
-        ("0.10.0", "0.4.34"): {"variants": {"bug": rec("bug", "failed", "AttributeError", "no while_loop")},
-                               "jaxlib": "0.4.34", "sources": {"results/matrix.json"}},
+        ("0.10.4", "0.5.1"): Recorded("0.5.1", {"bug": rec("bug", "passed")}, {"results/cells/"}),
+        ("0.10.5", "0.5.3"): Recorded("0.5.3", {"bug": rec("bug", "failed", "TraceContextError",
+                                                           "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/x)")},
+                                      {"results/cells/"}),
+        ("0.12.12", "0.12.0.1"): Recorded("0.12.0.1", {"bug": rec("bug", "failed", "TraceContextError", "Cannot mutate RngCount")},
+                                          {"results/bisect/demo/cells/"}),
+        ("0.10.0", "0.4.34"): Recorded("0.4.34", {"bug": rec("bug", "failed", "AttributeError", "no while_loop")},
+                                       {"results/matrix.json"}),
     }
     versions = {"flax": "0.10.5", "jax": "0.5.3", "jaxlib": "0.5.3", "python": "3.12.1", "platform": "Linux-x86_64",
                 "JAX_PLATFORMS": "cpu"}
-    text = bugreport.render(case="demo", variant="bug", module=module, upstream="google/flax#4713", versions=versions,
-                            env_info="jax:    0.5.3\njaxlib: 0.5.3", script="print(1)\n", script_name="repro_demo.py",
-                            status=1, output=OUTPUT, outcomes=outcomes, workarounds=["fix"], backend="cpu")
+    text = render(case="demo", variant="bug", module=module, upstream="google/flax#4713", versions=versions,
+                  env_info="jax:    0.5.3\njaxlib: 0.5.3", script="print(1)\n", script_name="repro_demo.py",
+                  status=1, output=OUTPUT, outcomes=outcomes, workarounds=["fix"], backend="cpu")
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings == ["# A synthetic case: the title line (Flax 0.10.5, TraceContextError)", "### System information",
                         "### Problem you have encountered:", "### What you expected to happen:",
@@ -252,26 +265,28 @@ def faked(tmp_path, monkeypatch):
     monkeypatch.setattr(releases, "published", lambda package="flax": published)
     monkeypatch.setattr(envs, "ensure", lambda spec, log=print: Path(sys.executable))
     monkeypatch.setattr(bugreport, "REPORTS_DIR", tmp_path / "reports")
-    monkeypatch.setattr(bugreport, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(bugreport, "ON_DEMAND_DIR", tmp_path / "results" / "bugreport" / "cells")
-    monkeypatch.setattr(bugreport, "system_info", lambda python, backend: (
+    monkeypatch.setattr(known, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(known, "ON_DEMAND_DIR", tmp_path / "results" / "bugreport" / "cells")
+    monkeypatch.setattr(environment, "system_info", lambda python, backend: (
         {"flax": "0.10.5", "jax": "0.5.3", "jaxlib": "0.5.3", "python": "3.12.1", "platform": "Linux", "JAX_PLATFORMS": "cpu"},
         "jax: 0.5.3"))
     ran = []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
+    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None):
         ran.append((version, list(extra)))
         outcome = "passed" if version == "0.10.4" else "failed"
-        write_json(cells_dir / f"flax-{version}-{backend}.json", cell_file(version, "0.5.3", [
+        result = cell_file(version, "0.5.3", [
             rec("bug", outcome, None if outcome == "passed" else "TraceContextError", "trace level", case="rnn_jit"),
-            rec("fix_nnx_jit", "passed", case="rnn_jit")], "2026-01-01T00:00:00+00:00"))
+            rec("fix_nnx_jit", "passed", case="rnn_jit")], "2026-01-01T00:00:00+00:00")
+        result.write(cells_dir / f"{result.cell}.json")
+        return result
 
     monkeypatch.setattr(cells, "run_cell", run_cell)
     return ran
 
 
 def test_a_bug_that_reproduces_gets_its_report_and_missing_results_are_run(faked, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bugreport, "run_script", lambda python, script, backend, name: (1, OUTPUT))
+    monkeypatch.setattr(environment, "run_script", lambda python, script, backend, name: (1, OUTPUT))
     assert bugreport.main(["rnn_jit", "--flax", "0.10.5"]) == 0
     assert [v for v, _ in faked] == ["0.10.5", "0.10.2", "0.10.4", "0.12.12"]  # nothing recorded: this one, then the matrix
     assert all(extra == ["-m", "conformance", "-k", "rnn_jit"] for _, extra in faked)
@@ -282,7 +297,7 @@ def test_a_bug_that_reproduces_gets_its_report_and_missing_results_are_run(faked
 
 
 def test_a_bug_that_does_not_reproduce_writes_nothing_and_exits_1(faked, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bugreport, "run_script", lambda python, script, backend, name: (0, ""))
+    monkeypatch.setattr(environment, "run_script", lambda python, script, backend, name: (0, ""))
     assert bugreport.main(["rnn_jit", "--flax", "0.10.4"]) == 1
     assert not (tmp_path / "reports").exists()
     assert capsys.readouterr().err.splitlines()[-1] == (
@@ -311,7 +326,7 @@ def test_the_report_for_rnn_jit_on_0_10_5_embeds_a_script_that_reproduces(tmp_pa
     assert "`fix_nnx_jit()` works on flax 0.10.5" in report
     assert re.search(r"^\| 0\.10\.5 \| 0\.5\.3 \| 0\.5\.3 \| same error: TraceContextError", report, re.M)
     logs = report.split("### Logs", 1)[1].split("### Steps", 1)[0]
-    assert str(matrix.ROOT) not in logs and "/tmp" not in logs  # no local paths in the traceback
+    assert str(ROOT) not in logs and "/tmp" not in logs  # no local paths in the traceback
 
     script = re.search(r"```python\n(.*?)```", report, re.S).group(1)
     (tmp_path / "repro_rnn_jit.py").write_text(script)

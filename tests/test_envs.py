@@ -4,7 +4,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from flax_regressions import cells, envs, matrix, releases
+from flax_regressions.running import cells, envs
+from flax_regressions.spec import matrix, releases
 from tests.test_matrix import GOOD, write
 
 PUBLISHED = {
@@ -63,7 +64,7 @@ def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, registry):
 
 def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypatch):
     spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
-    from flax_regressions.results import write_json
+    from flax_regressions.core.files import write_json
 
     write_json(tmp_path / ".envs" / spec.name / envs.STAMP, {"key": spec.key()})
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv must not run for an unchanged environment"))

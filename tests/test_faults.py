@@ -6,7 +6,6 @@ kept out of the default matrix) with this interpreter, and registries are faked,
 runs (an unreachable index, an unsatisfiable JAX pin).
 """
 
-import json
 import os
 import shutil
 import signal
@@ -18,11 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions import cells, envs, faults, matrix, releases, report, results
+from flax_regressions.core.paths import ROOT
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+from flax_regressions.incell import faults
+from flax_regressions.render import matrix_table
+from flax_regressions.running import cells, envs
+from flax_regressions.spec import matrix, releases
+from flax_regressions.tools import report
 from tests.test_envs import PUBLISHED
 from tests.test_matrix import GOOD, write
 
-ROOT = matrix.ROOT
 FAULTY = ROOT / "tests" / "fixtures" / "faulty" / "matrix.yaml"
 
 
@@ -87,7 +91,7 @@ def test_validation_takes_under_a_second():
     ],
 )
 def test_bad_command_line_input_is_one_line_and_status_2(tmp_path, args, env, message):
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "flax_regressions.plugin", "-p", "no:cacheprovider", *args],
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "flax_regressions.incell.plugin", "-p", "no:cacheprovider", *args],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ | env)
     assert run.returncode == 2
     assert one_line(run.stdout + run.stderr).endswith(message)
@@ -105,37 +109,34 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
 
     def runner(command, env):  # stands for pytest in the cell's environment: a cell where all went as expected
         ran.append(command[0])
-        results.write_json(cells_dir / "flax-0.10.5-cpu.json", {
-            "cell": "flax-0.10.5-cpu", "backend": "cpu", "versions": {"flax": "0.10.5", "jax": "0.5.3"},
-            "complete": True, "cell_outcome": "ran", "results": [
-                {"case": "demo", "variant": v, "outcome": "passed", "expected": "pass", "as_expected": True}
-                for v in ("bug", "fix")]})
+        CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=tuple(
+            VariantRecord("demo", v, Outcome.PASSED, expected="pass", as_expected=True) for v in ("bug", "fix")
+        )).write(cells_dir / "flax-0.10.5-cpu.json")
 
     for version in ("0.10.55", "0.10.5"):
         cells.run_cell(the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
 
     assert ran == ["/envs/flax-0.10.5-cpu/python"]
-    rows = report.write_report(["flax-0.10.55-cpu", "flax-0.10.5-cpu"], cells_dir, tmp_path, the_matrix)
+    rows = report.write_report([CellId("0.10.55", "cpu"), CellId("0.10.5", "cpu")], the_matrix, cells_dir, tmp_path)
     reason = ("could not install flax-0.10.55-cpu: flax 0.10.55 is not a release on the registry "
               "(nearest: 0.10.2, 0.10.5, 0.10.6)")
-    assert [(r["cell"], r["outcome"], r["message"]) for r in rows if r["cell"] == "flax-0.10.55-cpu"] == [
+    assert [(str(r.cell), r.record.outcome, r.record.message) for r in rows if str(r.cell) == "flax-0.10.55-cpu"] == [
         ("flax-0.10.55-cpu", "error", reason)] * 2
-    md = (tmp_path / "matrix.md").read_text()
+    md = matrix_table.render(rows)
     assert f"❌ error: {reason}" in md and "✅ bug absent" in md
 
 
 def test_a_release_that_cannot_be_installed_with_its_jax_is_an_error_cell(tmp_path, monkeypatch):
     """A real uv resolution (PyPI): flax 0.10.5 requires jax >= 0.5.1, the matrix pins 0.4.1."""
     monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(envs, "ENVS_DIR", tmp_path / ".envs")
+    monkeypatch.setattr(cells, "ENVS_DIR", tmp_path / ".envs")
     text = GOOD.replace('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "0.4.1"}')
     the_matrix = matrix.load(write(tmp_path, text))
-    path = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
+    cell = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
                           runner=lambda command, env: pytest.fail("pytest must not run without an environment"))
-    cell = json.loads(path.read_text())
-    assert cell["cell_outcome"] == "error"
-    assert one_line(cell["reason"]).startswith("could not install flax-0.10.5-cpu: Because ")
-    assert "jax" in cell["reason"] and "unsatisfiable" in cell["reason"]
+    assert cell.outcome is CellOutcome.ERROR
+    assert one_line(cell.reason).startswith("could not install flax-0.10.5-cpu: Because ")
+    assert "jax" in cell.reason and "unsatisfiable" in cell.reason
 
 
 # 3. A variant that hangs or kills the interpreter: an error naming the timeout or the signal; the rest runs.
@@ -163,7 +164,7 @@ def test_the_timeout_defaults_to_600_s_and_follows_the_environment(monkeypatch):
     assert faults.default_timeout() == 2.5
 
 
-def faulty_cell(tmp_path, monkeypatch, *extra: str) -> Path:
+def faulty_cell(tmp_path, monkeypatch, *extra: str) -> CellResult:
     """Run the faulty matrix as a cell, through cells.run_cell and its real pytest command, in this interpreter."""
     monkeypatch.setattr(cells, "spec_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path(sys.executable))
@@ -172,10 +173,9 @@ def faulty_cell(tmp_path, monkeypatch, *extra: str) -> Path:
 
 
 def test_a_hang_and_two_crashes_cost_only_their_own_variants(tmp_path, monkeypatch):
-    path = faulty_cell(tmp_path, monkeypatch, "--variant-timeout", "1")
-    cell = json.loads(path.read_text())
-    assert cell["complete"] is True
-    got = {r["variant"]: (r["outcome"], r["message"], r["as_expected"]) for r in cell["results"]}
+    cell = faulty_cell(tmp_path, monkeypatch, "--variant-timeout", "1")
+    assert cell.complete is True
+    got = {r.variant: (r.outcome, r.message, r.as_expected) for r in cell.records}
     assert got == {
         "bug": ("failed", "the bug", True),
         "bug_hang": ("error", "timeout after 1 s", False),
@@ -183,10 +183,10 @@ def test_a_hang_and_two_crashes_cost_only_their_own_variants(tmp_path, monkeypat
         "bug_abort": ("error", "crashed (signal SIGABRT)", False),
         "fix": ("passed", None, True),
     }
-    assert {r["variant"]: r["expected"] for r in cell["results"]}["bug_hang"] == "fail"
+    assert {r.variant: r.expected for r in cell.records}["bug_hang"] == "fail"
 
-    rows = report.write_report(["flax-0.10.5-cpu"], tmp_path / "cells", tmp_path, matrix.load(FAULTY))
-    texts = {r["variant"]: report.verdict_text(r) for r in rows}
+    rows = report.write_report([CellId("0.10.5", "cpu")], matrix.load(FAULTY), tmp_path / "cells", tmp_path)
+    texts = {r.record.variant: matrix_table.verdict_text(r) for r in rows}
     assert texts["bug_hang"] == "❌ error: timeout after 1 s"
     assert texts["bug_segfault"] == "❌ error: crashed (signal SIGSEGV)"
     assert texts["bug"] == "✅ bug reproduces" and texts["fix"] == "✅ fix works"
@@ -214,7 +214,7 @@ def processes_in_group(pgid: int) -> list[int]:
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
 def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):
     cells_dir = tmp_path / "cells"
-    command = cells.pytest_command(sys.executable, "0.10.5", "cpu", [
+    command = cells.pytest_command(sys.executable, CellId("0.10.5", "cpu"), [
         "--matrix", str(FAULTY), "-m", "conformance", "-k", "not segfault and not abort", "--variant-timeout", "120",
     ], cells_dir)
     path = cells_dir / "flax-0.10.5-cpu.json"
@@ -239,15 +239,16 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
         if proc.poll() is None or processes_in_group(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
 
-    cell = json.loads(path.read_text())
-    assert cell["complete"] is False
-    assert [(r["variant"], r["outcome"]) for r in cell["results"]] == [("bug", "failed")]
-    rows = report.write_report(["flax-0.10.2-cpu", "flax-0.10.5-cpu"], cells_dir, tmp_path, matrix.load(FAULTY))
-    by = {(r["cell"], r["variant"]): r for r in rows}
-    assert report.verdict_text(by["flax-0.10.5-cpu", "bug"]) == "✅ bug reproduces"
-    assert report.verdict_text(by["flax-0.10.5-cpu", "fix"]) == "❌ missing: the run stopped before this variant"
-    assert report.verdict_text(by["flax-0.10.2-cpu", "fix"]) == "❌ missing: no results file"
-    assert "❌ missing" in (tmp_path / "matrix.md").read_text()
+    cell = CellResult.load(path)
+    assert cell.complete is False
+    assert [(r.variant, r.outcome) for r in cell.records] == [("bug", "failed")]
+    rows = report.write_report([CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], matrix.load(FAULTY), cells_dir,
+                               tmp_path)
+    by = {(str(r.cell), r.record.variant): r for r in rows}
+    assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "bug"]) == "✅ bug reproduces"
+    assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "fix"]) == "❌ missing: the run stopped before this variant"
+    assert matrix_table.verdict_text(by["flax-0.10.2-cpu", "fix"]) == "❌ missing: no results file"
+    assert "❌ missing" in matrix_table.render(rows)
 
 
 # 5. A registry that cannot be reached while an environment is built: one line that says so.
@@ -262,7 +263,7 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     spec = envs.EnvSpec(flax="0.10.5", jax="0.5.3", backend="cpu", jax_extra=None, python="3.12",
                         cutoff=date(2025, 4, 1), tools=envs.cell_tools())
-    with pytest.raises(envs.EnvError) as info:
+    with pytest.raises(releases.RegistryUnreachable) as info:  # not an EnvError: it says nothing of the release
         envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)
     message = one_line(str(info.value))
     assert message.startswith("could not install flax-0.10.5-cpu: cannot reach the package registry (")

@@ -8,23 +8,25 @@ from datetime import datetime, timezone
 
 import pytest
 
-from flax_regressions import cells, gate, releases
-from flax_regressions.matrix import ROOT
-from flax_regressions.results import write_cell_error, write_json
+from flax_regressions.commands import gate as gate_command
+from flax_regressions.core.paths import ROOT
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+from flax_regressions.render import gate as gate_markdown
+from flax_regressions.running import cells
+from flax_regressions.spec import releases
+from flax_regressions.tools import gate
 
 PUBLISHED = {v: (datetime(2025, 1, 1, tzinfo=timezone.utc), ">=3.10")
              for v in ("0.10.2", "0.10.4", "0.10.5", "0.11.0", "0.12.12")}
 
 
 def rec(case, variant, outcome, exception=None, message=None):
-    return {"case": case, "variant": variant, "outcome": outcome, "exception": exception, "message": message,
-            "expected": "pass", "as_expected": True, "duration_s": 0.1}
+    return VariantRecord(case, variant, Outcome(outcome), exception, message, "pass", as_expected=True, duration_s=0.1)
 
 
 def cell(flax, records, complete=True, jax="0.5.3"):
-    return {"cell": f"flax-{flax}-cpu", "backend": "cpu", "cell_outcome": "ran", "complete": complete,
-            "versions": {"flax": flax, "jax": jax, "jaxlib": jax}, "python": "3.12.1", "platform": "Linux",
-            "results": records}
+    return CellResult(CellId(flax, "cpu"), complete=complete, versions=Versions(flax, jax, jax), python="3.12.1",
+                      platform="Linux", records=tuple(records))
 
 
 FOLD = "fold_in accepts a single key, but was given a key array of shape (3,)"
@@ -87,14 +89,14 @@ def test_a_bug_gone_keeps_its_workarounds_while_another_bug_variant_fails():
     after = [rec("c", "bug", "passed"), rec("c", "bug_reuse", "failed", "E", "m"), rec("c", "fix", "passed")]
     verdict = gate.compare(cell("0.10.4", before), cell("0.10.5", after))
     assert verdict["exit_code"] == 0 and verdict["changes"][0]["droppable"] == []
-    assert "another bug variant of this case still fails" in gate.render_markdown(verdict | {"backend": "cpu"})
+    assert "another bug variant of this case still fails" in gate_markdown.render(verdict | {"backend": "cpu"})
 
 
 def test_a_fix_that_crashes_breaks_and_says_how():
     verdict = gate.compare(cell("0.10.5", [rec("c", "fix", "passed")]),
                            cell("0.11.0", [rec("c", "fix", "error", None, "crashed (signal SIGSEGV)")]))
     assert verdict["exit_code"] == 1
-    md = gate.render_markdown(verdict | {"backend": "cpu", "from": {"flax": "0.10.5"}, "to": {"flax": "0.11.0"}})
+    md = gate_markdown.render(verdict | {"backend": "cpu", "from": {"flax": "0.10.5"}, "to": {"flax": "0.11.0"}})
     assert "| c | fix | passes | error: crashed (signal SIGSEGV) |" in md
 
 
@@ -112,7 +114,8 @@ def test_cells_that_cannot_be_compared_are_refused():
         gate.check_cell(cell("0.11.0", []), "0.11.0", "cpu")
     gate.check_cell(cell("0.11.0", [rec("lstm", "fix", "error", None, "crashed (signal SIGSEGV)")]), "0.11.0", "cpu")
     with pytest.raises(gate.GateError, match=r"^flax 0.11.0 \(cpu\): error: could not install"):
-        gate.check_cell({"cell_outcome": "error", "reason": "could not install flax-0.11.0-cpu: ..."}, "0.11.0", "cpu")
+        gate.check_cell(CellResult.not_run(CellId("0.11.0", "cpu"), CellOutcome.ERROR,
+                                           "could not install flax-0.11.0-cpu: ..."), "0.11.0", "cpu")
 
 
 # ---- the command line, with the cells faked: no environment, no network ----------------------------------
@@ -128,12 +131,9 @@ def fake(tmp_path, monkeypatch):
 
     def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
         calls.append((version, backend, list(extra)))
-        path = cells_dir / f"flax-{version}-{backend}.json"
         if isinstance(outcomes[version], str):
-            write_cell_error(cells_dir, path.stem, backend, "error", outcomes[version])
-        else:
-            write_json(path, cell(version, outcomes[version]))
-        return path
+            return CellResult.not_run(CellId(version, backend), CellOutcome.ERROR, outcomes[version])
+        return cell(version, outcomes[version])
 
     monkeypatch.setattr(cells, "run_cell", run_cell)
     return outcomes, calls
@@ -146,7 +146,7 @@ def test_a_broken_fix_exits_1_names_it_and_writes_the_verdict(fake, tmp_path, mo
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
 
-    assert gate.main(["--to", "0.11.0", "-k", "dropout or lstm"]) == 1  # --from: matrix.yaml's current, 0.10.5
+    assert gate_command.main(["--to", "0.11.0", "-k", "dropout or lstm"]) == 1  # --from: matrix.yaml's current, 0.10.5
     extra = ["-m", "conformance", "-k", "dropout or lstm"]
     assert sorted(calls) == [("0.10.5", "cpu", extra), ("0.11.0", "cpu", extra)]  # the two run at once
     out, err = capsys.readouterr()
@@ -167,7 +167,7 @@ def test_a_broken_fix_exits_1_names_it_and_writes_the_verdict(fake, tmp_path, mo
 def test_no_change_exits_0_and_latest_is_resolved(fake, tmp_path, capsys):
     outcomes, calls = fake
     outcomes.update({"0.10.2": BEFORE, "0.12.12": BEFORE})
-    assert gate.main(["--from", "0.10.2"]) == 0
+    assert gate_command.main(["--from", "0.10.2"]) == 0
     assert sorted(c[0] for c in calls) == ["0.10.2", "0.12.12"]
     assert "✅ **The upgrade breaks nothing** (exit 0)." in capsys.readouterr().out
     assert json.loads((tmp_path / "gate" / "gate.json").read_text())["to"] == {
@@ -185,7 +185,7 @@ def test_no_change_exits_0_and_latest_is_resolved(fake, tmp_path, capsys):
 def test_usage_and_environment_errors_exit_2_with_one_line(fake, tmp_path, capsys, argv, reason):
     outcomes, calls = fake
     outcomes.update({"0.10.5": BEFORE, "0.11.0": "could not install flax-0.11.0-cpu: no jaxlib for this platform"})
-    assert gate.main(argv) == 2
+    assert gate_command.main(argv) == 2
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == f"gate: error: {reason}"
     if "0.10.55" in argv:
@@ -197,7 +197,7 @@ def test_usage_and_environment_errors_exit_2_with_one_line(fake, tmp_path, capsy
 
 def test_a_bad_argument_is_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as stop:
-        gate.main(["--form", "0.10.5"])
+        gate_command.main(["--form", "0.10.5"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("gate: error: unrecognized arguments: --form 0.10.5")
@@ -219,7 +219,7 @@ ENV_PROBLEMS = ("could not install", "cannot reach the package registry")
 def _real_gate(tmp_path, monkeypatch, argv):
     monkeypatch.setattr(gate, "GATE_DIR", tmp_path / "gate")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    code = gate.main(argv)
+    code = gate_command.main(argv)
     verdict = json.loads((tmp_path / "gate" / "gate.json").read_text())
     if code == 2 and any(p in verdict["reason"] for p in ENV_PROBLEMS):
         pytest.skip(f"environment not available here: {verdict['reason']}")

@@ -4,7 +4,8 @@ import textwrap
 
 import pytest
 
-from flax_regressions import matrix
+from flax_regressions.spec import matrix
+from flax_regressions.spec.rules import Rule, SpecifierSet
 
 GOOD = """\
 python: "3.12"
@@ -96,7 +97,7 @@ def test_backend_condition(tmp_path):
 
 
 def test_rule_matches_type_by_name_dotted_name_or_base_and_message():
-    rule = matrix.Rule(matrix.SpecifierSet(), matrix.SpecifierSet(), None, "fail", "ValueError", "rank .* at least 1")
+    rule = Rule(SpecifierSet(), SpecifierSet(), None, "fail", "ValueError", "rank .* at least 1")
     assert rule.matches(ValueError("its rank should be at least 1, but is only 0"))
     assert not rule.matches(ValueError("something else"))
     assert not rule.matches(TypeError("rank should be at least 1"))
@@ -105,7 +106,7 @@ def test_rule_matches_type_by_name_dotted_name_or_base_and_message():
         pass
 
     assert rule.matches(Special("rank should be at least 1"))
-    dotted = matrix.Rule(matrix.SpecifierSet(), matrix.SpecifierSet(), None, "fail", "builtins.KeyError", "k")
+    dotted = Rule(SpecifierSet(), SpecifierSet(), None, "fail", "builtins.KeyError", "k")
     assert dotted.matches(KeyError("k"))
 
 

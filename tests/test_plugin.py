@@ -5,9 +5,13 @@ plugin does with one kind of outcome.
 """
 
 import json
+import sys
 import textwrap
 
 import pytest
+
+from flax_regressions.core.results import CellId, CellResult, Outcome
+from flax_regressions.incell.repros import run_variant
 
 pytest_plugins = ["pytester"]
 
@@ -45,7 +49,7 @@ def fix_broken():
 '''
 
 TEST_FILE = """\
-from flax_regressions.plugin import check_variant
+from flax_regressions.incell.plugin import check_variant
 
 
 def test_variant(case, variant, rule, request):
@@ -59,7 +63,7 @@ def run(pytester, rules: str, *args):
     (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)))
     pytester.makepyfile(test_cases=TEST_FILE)
     return pytester.runpytest_subprocess(
-        "-p", "flax_regressions.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
+        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
         "--results-file", str(pytester.path / "cell.json"), "-rxXf", "-vv", *args,
     )
 
@@ -80,15 +84,15 @@ def test_outcomes_and_their_reports(pytester):
     assert "the bug no longer reproduces on this Flax/JAX: update matrix.yaml" in out
     assert "FAILED test_cases.py::test_variant[demo-fix_broken] - AssertionError: cell 3 differs" in out
 
-    cell = json.loads((pytester.path / "cell.json").read_text())
-    assert cell["complete"] is True and set(cell["versions"]) == {"flax", "jax", "jaxlib"}
-    assert "pytest" in cell["packages"]
-    got = {r["variant"]: (r["outcome"], r["exception"], r["expected"], r["as_expected"]) for r in cell["results"]}
+    cell = CellResult.load(pytester.path / "cell.json")
+    assert cell.complete is True and None not in (cell.versions.flax, cell.versions.jax, cell.versions.jaxlib)
+    assert "pytest" in cell.packages
+    got = {r.variant: (r.outcome, r.exception, r.expected, r.as_expected) for r in cell.records}
     assert got == {
-        "bug": ("failed", "ValueError", "fail", True),
-        "bug_gone": ("passed", None, "fail", False),
-        "fix": ("passed", None, "pass", True),
-        "fix_broken": ("failed", "AssertionError", "pass", False),
+        "bug": (Outcome.FAILED, "ValueError", "fail", True),
+        "bug_gone": (Outcome.PASSED, None, "fail", False),
+        "fix": (Outcome.PASSED, None, "pass", True),
+        "fix_broken": (Outcome.FAILED, "AssertionError", "pass", False),
     }
 
 
@@ -111,7 +115,7 @@ def test_a_version_without_expectation_fails_as_unknown(pytester):
     result = run(pytester, rules, "-k", "demo-fix and not broken")
     result.assert_outcomes(failed=1)
     assert "unknown: matrix.yaml has no expectation for demo-fix on flax" in result.stdout.str()
-    assert json.loads((pytester.path / "cell.json").read_text())["results"][0]["expected"] == "unknown"
+    assert CellResult.load(pytester.path / "cell.json").records[0].expected == "unknown"
 
 
 def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
@@ -124,5 +128,28 @@ def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
 def test_xdist_workers_report_to_one_results_file(pytester):
     result = run(pytester, EXPECTED, "-n", "2")
     result.assert_outcomes(passed=1, xfailed=1, failed=2)
-    cell = json.loads((pytester.path / "cell.json").read_text())
-    assert len(cell["results"]) == 4
+    cell = CellResult.load(pytester.path / "cell.json")
+    assert len(cell.records) == 4
+
+
+def test_the_cell_id_comes_from_the_command_line_not_the_file_name(pytester):
+    run(pytester, EXPECTED, "--cell", "flax-0.10.5-jax-0.5.3-cpu", "-k", "demo-fix and not broken")
+    data = json.loads((pytester.path / "cell.json").read_text())
+    assert data["cell"] == "flax-0.10.5-jax-0.5.3-cpu" and data["backend"] == "cpu" and data["schema"] == 1
+    assert CellResult.load(pytester.path / "cell.json").cell == CellId("0.10.5", "cpu", "0.5.3")
+
+
+@pytest.mark.parametrize("cell", ["flax-0.10.5", "flax-0.10.5-cuda"])
+def test_a_bad_cell_id_stops_the_run_with_one_line(pytester, cell):
+    result = run(pytester, EXPECTED, "--cell", cell)
+    assert result.ret == 2
+    assert "error: --cell" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
+    """A half-imported module left in sys.modules would turn the second call into a false AttributeError."""
+    (tmp_path / "breaks_at_import.py").write_text('raise ImportError("no module named flax.nnx")\n\n\ndef bug():\n    pass\n')
+    for _ in range(2):
+        with pytest.raises(ImportError, match="no module named flax.nnx"):
+            run_variant(tmp_path, "breaks_at_import", "bug")
+        assert "repro_breaks_at_import" not in sys.modules

@@ -5,11 +5,11 @@ what a property failure looks like (the shrunk example and the one command that 
 The ``ci`` profile only tries n = 1 and passes; ``thorough`` finds the failures and shrinks them to n = 3.
 """
 
-import json
 import re
 import subprocess
 import textwrap
 
+from flax_regressions.core.results import CellResult
 from tests.test_plugin import MATRIX
 
 pytest_plugins = ["pytester"]
@@ -64,7 +64,7 @@ fix_unknown: [{flax: "<0.1", expect: pass}]
 """
 
 CONFORMANCE = """\
-from flax_regressions.plugin import check_variant
+from flax_regressions.incell.plugin import check_variant
 
 
 def test_variant(case, variant, rule, request):
@@ -75,7 +75,7 @@ PROPERTIES = """\
 import pytest
 from hypothesis import given, strategies as st
 
-from flax_regressions.properties import check_example, parametrize
+from flax_regressions.incell.properties import check_example, parametrize
 
 
 def pytest_generate_tests(metafunc):
@@ -101,7 +101,7 @@ def run(pytester, *args):
     (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(RULES, " " * 6)))
     pytester.makepyfile(test_cases=CONFORMANCE, test_properties=PROPERTIES)
     return pytester.runpytest_subprocess(
-        "-p", "flax_regressions.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
+        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
         "--results-file", str(pytester.path / "cell.json"), "-p", "no:cacheprovider", "-rs", "-vv", *args,
     )
 
@@ -138,15 +138,15 @@ def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
     rerun = subprocess.run(broken, shell=True, capture_output=True, text=True, cwd=pytester.path)
     assert rerun.returncode == 1 and "AssertionError: cell 2 differs from the reference" in rerun.stderr
 
-    cell = json.loads((pytester.path / "cell.json").read_text())
-    assert cell["results"] == []  # property tests never stand in for a variant's conformance record
-    props = {p["variant"]: p for p in cell["properties"]}
-    assert {v: p["outcome"] for v, p in props.items()} == {
+    cell = CellResult.load(pytester.path / "cell.json")
+    assert cell.records == ()  # property tests never stand in for a variant's conformance record
+    props = {p.variant: p for p in cell.properties}
+    assert {v: p.outcome for v, p in props.items()} == {
         "bug": "passed", "bug_gone_for_big": "failed", "bug_other_for_big": "failed", "fix": "passed",
         "fix_broken_for_big": "failed", "fix_unknown": "skipped",
     }
-    assert props["fix_broken_for_big"]["message"] == "AssertionError: cell 2 differs from the reference"
-    assert props["fix_broken_for_big"]["reproduce"] == broken
+    assert props["fix_broken_for_big"].message == "AssertionError: cell 2 differs from the reference"
+    assert props["fix_broken_for_big"].reproduce == broken
 
 
 def test_thorough_draws_every_value_of_a_small_set(pytester):
@@ -159,6 +159,6 @@ def test_thorough_draws_every_value_of_a_small_set(pytester):
 def test_conformance_and_property_records_stay_apart(pytester):
     result = run(pytester, "-k", "demo-fix and not broken and not unknown or not_a_cell")
     result.assert_outcomes(passed=3)
-    cell = json.loads((pytester.path / "cell.json").read_text())
-    assert [(r["variant"], r["outcome"]) for r in cell["results"]] == [("fix", "passed")]
-    assert [(p["variant"], p["outcome"]) for p in cell["properties"]] == [("fix", "passed")]
+    cell = CellResult.load(pytester.path / "cell.json")
+    assert [(r.variant, r.outcome) for r in cell.records] == [("fix", "passed")]
+    assert [(p.variant, p.outcome) for p in cell.properties] == [("fix", "passed")]

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from flax_regressions import matrix, report, results
+from flax_regressions.core import files
+from flax_regressions.core.results import (
+    CellId, CellOutcome, CellResult, Outcome, PropertyRecord, Row, VariantRecord, Versions,
+)
+from flax_regressions.render import matrix_table
+from flax_regressions.spec import matrix
+from flax_regressions.tools import report
 from tests.test_matrix import GOOD, write
 
 
@@ -13,42 +19,47 @@ def the_matrix(tmp_path):
     return matrix.load(write(tmp_path))
 
 
-def ran(cell, flax, rows, complete=True):
-    return {"cell": cell, "backend": "cpu", "versions": {"flax": flax, "jax": "0.5.3", "jaxlib": "0.5.3"},
-            "complete": complete, "cell_outcome": "ran", "results": rows}
+def ran(cell, flax, rows, complete=True, properties=()):
+    return CellResult(CellId.parse(cell), versions=Versions(flax, "0.5.3", "0.5.3"), complete=complete,
+                      records=tuple(rows), properties=tuple(properties))
 
 
 def row(variant, outcome, expected, ok, exception=None, message=None):
-    return {"case": "demo", "variant": variant, "outcome": outcome, "exception": exception, "message": message,
-            "expected": expected, "as_expected": ok, "duration_s": 0.1}
+    return VariantRecord("demo", variant, Outcome(outcome), exception, message, expected, as_expected=ok, duration_s=0.1)
+
+
+def cells(*names):
+    return [CellId.parse(name) for name in names]
 
 
 def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
     cells_dir = tmp_path / "cells"
-    results.write_json(cells_dir / "flax-0.10.5-cpu.json", ran("flax-0.10.5-cpu", "0.10.5", [
-        row("bug", "failed", "fail", True, "ValueError", "rank"), row("fix", "passed", "pass", True)]))
-    results.write_json(cells_dir / "flax-latest-cpu.json", ran("flax-latest-cpu", "0.12.12", [
-        row("bug", "passed", "fail", False)], complete=False))
-    results.write_cell_error(cells_dir, "flax-0.10.55-cpu", "cpu", "error", "flax 0.10.55 is not a release")
+    ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
+                                       row("fix", "passed", "pass", True)]).write(cells_dir / "flax-0.10.5-cpu.json")
+    ran("flax-latest-cpu", "0.12.12", [row("bug", "passed", "fail", False)],
+        complete=False).write(cells_dir / "flax-latest-cpu.json")
+    CellResult.not_run(CellId("0.10.55", "cpu"), CellOutcome.ERROR,
+                       "flax 0.10.55 is not a release").write(cells_dir / "flax-0.10.55-cpu.json")
     (cells_dir / "flax-0.10.4-cpu.json").write_text('{"cell": "flax-0.10.4-cpu", "resu')  # torn by hand
 
-    wanted = ["flax-0.10.2-cpu", "flax-0.10.4-cpu", "flax-0.10.5-cpu", "flax-latest-cpu"]
-    rows = report.write_report(wanted, cells_dir, tmp_path, the_matrix)
-    by = {(r["cell"], r["variant"]): r for r in rows}
+    wanted = cells("flax-0.10.2-cpu", "flax-0.10.4-cpu", "flax-0.10.5-cpu", "flax-latest-cpu")
+    rows = report.write_report(wanted, the_matrix, cells_dir, tmp_path)
+    by = {(str(r.cell), r.record.variant): r for r in rows}
 
     assert len(rows) == 5 * 2
-    assert by["flax-0.10.2-cpu", "bug"]["outcome"] == "missing"
-    assert "no results file" in by["flax-0.10.2-cpu", "bug"]["message"]
-    assert "unreadable results file" in by["flax-0.10.4-cpu", "fix"]["message"]
-    assert by["flax-latest-cpu", "fix"]["message"] == "the run stopped before this variant"
-    assert by["flax-latest-cpu", "bug"]["flax"] == "0.12.12"
-    assert by["flax-0.10.55-cpu", "bug"]["outcome"] == "error"
-    assert by["flax-0.10.5-cpu", "bug"]["as_expected"] and by["flax-0.10.5-cpu", "fix"]["as_expected"]
+    assert by["flax-0.10.2-cpu", "bug"].record.outcome is Outcome.MISSING
+    assert "no results file" in by["flax-0.10.2-cpu", "bug"].record.message
+    assert "unreadable results file" in by["flax-0.10.4-cpu", "fix"].record.message
+    assert by["flax-latest-cpu", "fix"].record.message == "the run stopped before this variant"
+    assert by["flax-latest-cpu", "bug"].flax == "0.12.12"
+    assert by["flax-0.10.55-cpu", "bug"].record.outcome is Outcome.ERROR
+    assert by["flax-0.10.5-cpu", "bug"].as_expected and by["flax-0.10.5-cpu", "fix"].as_expected
 
     saved = json.loads((tmp_path / "matrix.json").read_text())
     assert set(saved) == {"run", "environments", "cells"}
-    assert set(report.FIELDS) <= set(saved["cells"][0])
-    md = (tmp_path / "matrix.md").read_text()
+    assert {"case", "variant", "flax", "jax", "jaxlib", "backend", "outcome", "exception", "message", "expected",
+            "as_expected", "duration_s"} <= set(saved["cells"][0])
+    md = matrix_table.render(rows)
     assert md.startswith("| case | variant | flax 0.10.2 · cpu")
     assert "✅ bug reproduces" in md and "✅ fix works" in md and "❌ bug gone: update matrix.yaml" in md
     assert "**2 of 10 cells as expected.**" in md
@@ -73,42 +84,42 @@ def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
 )
 def test_verdict_texts(variant, outcome, expected, ok, text):
     exception = "KeyError" if outcome == "failed" else None
-    r = row(variant, outcome, expected, ok, exception, "boom") | {"flax": "0.10.5", "backend": "cpu"}
-    assert report.verdict_text(r) == text
+    r = Row(CellId("0.10.5", "cpu"), Versions("0.10.5"), row(variant, outcome, expected, ok, exception, "boom"))
+    assert matrix_table.verdict_text(r) == text
 
 
 def test_default_cells_are_the_cpu_cells_of_the_default_matrix(the_matrix):
-    assert report.default_cells(the_matrix) == ["flax-0.10.2-cpu", "flax-0.10.5-cpu", "flax-latest-cpu"]
+    assert report.default_cells(the_matrix) == cells("flax-0.10.2-cpu", "flax-0.10.5-cpu", "flax-latest-cpu")
 
 
 def test_an_atomic_write_never_leaves_a_torn_file(tmp_path, monkeypatch):
     target = tmp_path / "cell.json"
-    results.write_json(target, {"ok": 1})
+    files.write_json(target, {"ok": 1})
 
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(results.json, "dump", explode)
+    monkeypatch.setattr(files.json, "dump", explode)
     with pytest.raises(KeyboardInterrupt):
-        results.write_json(target, {"ok": 2})
+        files.write_json(target, {"ok": 2})
     assert json.loads(target.read_text()) == {"ok": 1}
     assert list(tmp_path.iterdir()) == [target]
 
 
 def test_a_property_failure_makes_an_as_expected_variant_not_as_expected(tmp_path, the_matrix):
-    cell = ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
-                                             row("fix", "passed", "pass", True)])
-    cell["properties"] = [
-        {"case": "demo", "variant": "fix", "outcome": "failed", "message": "AssertionError: layer 2 differs",
-         "reproduce": "python -c 'import demo; demo.fix(n=2)'", "duration_s": 1.0},
-        {"case": "demo", "variant": "bug", "outcome": "passed", "message": None, "reproduce": None, "duration_s": 1.0},
+    properties = [
+        PropertyRecord("demo", "fix", Outcome.FAILED, "AssertionError: layer 2 differs",
+                       "python -c 'import demo; demo.fix(n=2)'", 1.0),
+        PropertyRecord("demo", "bug", Outcome.PASSED, None, None, 1.0),
     ]
-    results.write_json(tmp_path / "cells" / "flax-0.10.5-cpu.json", cell)
-    rows = report.write_report(["flax-0.10.5-cpu"], tmp_path / "cells", tmp_path, the_matrix)
-    by = {r["variant"]: r for r in rows}
+    ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
+                                       row("fix", "passed", "pass", True)],
+        properties=properties).write(tmp_path / "cells" / "flax-0.10.5-cpu.json")
+    rows = report.write_report(cells("flax-0.10.5-cpu"), the_matrix, tmp_path / "cells", tmp_path)
+    by = {r.record.variant: r for r in rows}
 
-    assert by["bug"]["as_expected"] is True
-    assert by["fix"]["as_expected"] is False
-    assert by["fix"]["reproduce"] == "python -c 'import demo; demo.fix(n=2)'"
-    assert report.summary_lines(rows) == [
+    assert by["bug"].as_expected is True
+    assert by["fix"].as_expected is False
+    assert by["fix"].reproduce == "python -c 'import demo; demo.fix(n=2)'"
+    assert matrix_table.summary_lines(rows) == [
         "demo-fix on flax 0.10.5 (cpu): ❌ fails over generated sizes: AssertionError: layer 2 differs"]

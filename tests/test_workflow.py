@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flax_regressions import ci, matrix
-from flax_regressions.matrix import ROOT
+from flax_regressions.commands import ci
+from flax_regressions.spec import matrix
+from flax_regressions.core.paths import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
 
@@ -54,7 +55,7 @@ def test_jobs_list_run_each_cell_merge_and_gate():
     jobs = load_workflow()["jobs"]
     assert set(jobs) == {"list", "cell", "report", "gate"}
     listing = "\n".join(step.get("run", "") for step in jobs["list"]["steps"])
-    assert "nox -l --json -s tests" in listing and "python -m flax_regressions.ci" in listing
+    assert "nox -l --json -s tests" in listing and "python -m flax_regressions.commands.ci" in listing
 
     cell = jobs["cell"]
     assert cell["needs"] == "list" and cell["runs-on"] == "${{ matrix.runs-on }}"

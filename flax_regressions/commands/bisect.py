@@ -1,0 +1,93 @@
+"""Where a case's variants changed: the Flax releases (and the JAX releases, where JAX decides) of each change.
+
+    nox -s bisect -- <case> [--variant V] [--between A B] [--write] [--fresh] [--markdown]
+
+A probe is one cell run of the case's tests (tools.bisect.prober), remembered in
+results/bisect/<case>/probes.json: running again, or again with --write, costs no cell runs. --write
+turns the history into matrix.yaml rules (spec.matrix_edit). Exit status: 0, or 2 with a one-line reason
+on a usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import time
+from pathlib import Path
+
+from flax_regressions.commands.parser import Parser
+from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.core.status import OK, USAGE_ERROR
+from flax_regressions.render.bisect import report_lines
+from flax_regressions.spec import matrix, matrix_edit, releases
+from flax_regressions.spec.model import Matrix, MatrixError
+from flax_regressions.tools.bisect.history import History, analyse
+from flax_regressions.tools.bisect.prober import BISECT_DIR, BisectError, Prober
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = Parser("bisect", description="Find the Flax (and JAX) releases where a case's variants change.")
+    parser.add_argument("case")
+    parser.add_argument("--variant", action="append", metavar="V", help="only this variant (repeatable; default: all the case's)")
+    parser.add_argument("--between", nargs=2, metavar=("A", "B"),
+                        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
+    parser.add_argument("--write", action="store_true", help="rewrite the variants' rules in matrix.yaml from the result")
+    parser.add_argument("--fresh", action="store_true", help="forget remembered runs: run every probe again")
+    parser.add_argument("--markdown", action="store_true", help="also print the history as Markdown table rows")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
+    args = parse_args(argv)
+    try:
+        the_matrix = the_matrix or matrix.load()
+        if args.case not in the_matrix.cases:
+            raise BisectError(f"unknown case {args.case!r} (matrix.yaml has: {', '.join(the_matrix.cases)})")
+        variants = args.variant or list(the_matrix.cases[args.case])
+        unknown = [v for v in variants if v not in the_matrix.cases[args.case]]
+        if unknown:
+            raise BisectError(f"{args.case} has no variant {unknown[0]!r} (it has: {', '.join(the_matrix.cases[args.case])})")
+        first, last = args.between or (the_matrix.oldest_release(), "latest")
+        versions = releases.between(the_matrix.python, first, last)
+        latest = releases.resolve("latest", the_matrix.python)
+        if args.write and versions[-1] != latest:
+            raise BisectError(f"--write needs the range to end at the latest release ({latest}), not {versions[-1]}: "
+                              "later releases would lose their expectations")
+        if len(versions) < 2:
+            raise BisectError(f"nothing to bisect: {len(versions)} release(s) between {first} and {last}")
+        seeds = [releases.resolve(v.version, the_matrix.python) for v in the_matrix.flax]
+        seeds = [s for s in dict.fromkeys(seeds) if s in versions]
+        prober = Prober(the_matrix, args.case, BISECT_DIR / args.case, log=log, fresh=args.fresh)
+        start = time.monotonic()
+        history = analyse(the_matrix, args.case, variants, versions, prober, seeds, log)
+    except (BisectError, releases.RegistryError, MatrixError) as exc:
+        print(f"bisect: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    cost = prober.cost
+    log(f"{args.case}: {cost['runs']} cell runs ({cost['built']} environments built), {cost['remembered']} answered from "
+        f"remembered runs; {time.monotonic() - start:.0f}s in all ({cost['seconds']:.0f}s running cells)")
+    print("\n".join(report_lines(history, args.markdown)))
+    if args.write:
+        return write(the_matrix, history)
+    return OK
+
+
+def write(the_matrix: Matrix, history: History, path: Path = MATRIX_FILE) -> int:
+    """Rewrite the bisected variants' rules in matrix.yaml (validated first); print the diff."""
+    edits = {}
+    try:
+        for v in history.variants:
+            edits[history.case, v] = matrix_edit.rules_for(v, history.segments[v], the_matrix.cases[history.case][v])
+        before = path.read_text()
+        after = matrix_edit.write(path, edits)
+    except (ValueError, MatrixError) as exc:
+        print(f"bisect: error: not written: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "matrix.yaml", "matrix.yaml", lineterm=""))
+    print("\n".join(diff) if diff else "matrix.yaml already says this: unchanged")
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,61 @@
+"""The upgrade gate's command line: what moving from one Flax release to another breaks.
+
+    python -m flax_regressions.commands.gate [--from V] [--to V] [--backend B] [-k EXPR]   (or: nox -s gate -- ...)
+
+Exit status (core.status): 0 the upgrade breaks nothing, 1 a fix breaks or a bug appears (each named on
+stderr), 2 no verdict, with a one-line reason. The verdict goes to results/gate/gate.md (and the job
+summary) and results/gate/gate.json; both cells keep their results and pytest logs under results/gate/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+
+from flax_regressions.commands.parser import Parser
+from flax_regressions.core import status
+from flax_regressions.core.files import write_json
+from flax_regressions.render import gate as gate_markdown
+from flax_regressions.render.markdown import write
+from flax_regressions.spec import matrix, releases
+from flax_regressions.tools import gate
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = Parser("gate", description="Compare two Flax releases: what does the upgrade break?")
+    parser.add_argument("--from", dest="before", default="current", metavar="V",
+                        help="the release upgraded from (default: current, the one matrix.yaml marks)")
+    parser.add_argument("--to", dest="after", default="latest", metavar="V",
+                        help="the release upgraded to (default: latest)")
+    parser.add_argument("--backend", default="cpu", help="the JAX backend both cells run on (default: cpu)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only the variants pytest -k selects (ids read <case>-<variant>)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the gate; print the verdict; return the exit status."""
+    args = parse_args(argv)
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        verdict = gate.gate(matrix.load(), args.before, args.after, args.backend, args.keyword)
+    except (gate.GateError, matrix.MatrixError, releases.RegistryError) as exc:
+        verdict = {"exit_code": status.USAGE_ERROR, "verdict": "error", "reason": str(exc), "breaking": 0,
+                   "changes": [], "unchanged": [], "not_compared": [],
+                   "from": {"requested": args.before}, "to": {"requested": args.after}}
+    verdict.update(backend=args.backend, when=when)
+    markdown = gate_markdown.render(verdict)
+    write_json(gate.GATE_DIR / "gate.json", verdict)
+    write(gate.GATE_DIR / "gate.md", markdown)
+    print(markdown)
+    if verdict["exit_code"] == status.USAGE_ERROR:
+        print(f"gate: error: {verdict['reason']}", file=sys.stderr)
+    for change in verdict["changes"]:
+        if change["breaking"]:
+            print(f"gate: {change['case']}-{change['variant']}: {gate.CHANGES[change['change']][2]} on flax "
+                  f"{verdict['to']['flax']} ({gate_markdown.what(change['after'])})", file=sys.stderr)
+    return verdict["exit_code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Every case on every Flax release in a range.
+
+    nox -s sweep -- [--between A B] [--resume]
+
+Writes results/sweep/matrix.{md,json}. Exit status: 0 when every cell is as expected, 1 when one is not,
+2 with a one-line reason on a usage or environment error.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from flax_regressions.commands.parser import Parser
+from flax_regressions.core import status
+from flax_regressions.render import matrix_table
+from flax_regressions.render.markdown import write
+from flax_regressions.spec import matrix, releases
+from flax_regressions.tools import report
+from flax_regressions.tools.sweep import SWEEP_DIR, sweep
+
+
+def parse_args(argv: list[str]):
+    parser = Parser("sweep", description="Run every case on every Flax release in a range.")
+    parser.add_argument("--between", nargs=2, metavar=("A", "B"),
+                        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
+    parser.add_argument("--resume", action="store_true", help="keep the cells an earlier sweep completed; run the rest")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str], the_matrix: matrix.Matrix | None = None, log=print) -> int:
+    args = parse_args(argv)
+    try:
+        the_matrix = the_matrix or matrix.load()
+        first, last = args.between or (the_matrix.oldest_release() or releases.releases(the_matrix.python)[0], "latest")
+        versions = releases.between(the_matrix.python, first, last)
+    except (releases.RegistryError, matrix.MatrixError) as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        return status.USAGE_ERROR
+    start = time.monotonic()
+    rows = sweep(the_matrix, versions, args.resume, log)
+    text = matrix_table.render(rows)
+    write(SWEEP_DIR / "matrix.md", text, summary=False)
+    print(text)
+    bad = report.not_as_expected(rows)
+    log(f"sweep: {len(rows) - len(bad)} of {len(rows)} cells as expected on {len(versions)} Flax releases "
+        f"{versions[0]} .. {versions[-1]} ({time.monotonic() - start:.0f}s)")
+    return status.NOT_AS_EXPECTED if bad else status.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

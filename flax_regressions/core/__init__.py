@@ -1,0 +1,1 @@
+"""The bottom layer: paths, the results model, the notion of the same failure, exit statuses."""

@@ -1,0 +1,67 @@
+"""The cell a pytest run is for: its matrix, the versions installed, its backend, its id, and every expectation.
+
+The plugin, the property tests, the recorder and the crash reporter all read this one frozen value, so they
+agree on the cell. It is read once, on first use rather than at configuration: finding the backend may
+import JAX, which a run that collects no variant (the harness's own tests) should not pay for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from flax_regressions.core.results import CellId, Versions
+from flax_regressions.incell.repros import installed_versions
+from flax_regressions.spec.model import Matrix
+from flax_regressions.spec.rules import Rule
+
+
+@dataclass(frozen=True)
+class CellContext:
+    matrix: Matrix
+    versions: Versions
+    backend: str
+    cell: CellId
+    expectations: tuple[tuple[str, str, Rule | None], ...]  # every (case, variant) with its rule here (None: unknown)
+
+    @property
+    def where(self) -> str:
+        """The versions and backend, as the test reports name them."""
+        return f"flax {self.versions.flax}, jax {self.versions.jax} ({self.backend})"
+
+    def rule(self, case: str, variant: str) -> Rule | None:
+        return next((rule for c, v, rule in self.expectations if (c, v) == (case, variant)), None)
+
+
+_SOURCE = pytest.StashKey[tuple[Matrix, CellId | None]]()
+_CONTEXT = pytest.StashKey[CellContext]()
+
+
+def configure_cell(config, the_matrix: Matrix, cell: CellId | None) -> None:
+    """Keep what the command line gave (the validated matrix; the cell id, None when not given) for cell_context."""
+    config.stash[_SOURCE] = (the_matrix, cell)
+
+
+def cell_context(config) -> CellContext:
+    if _CONTEXT not in config.stash:
+        the_matrix, cell = config.stash[_SOURCE]
+        versions, backend = installed_versions(), backend_of(config)
+        expectations = tuple(
+            (case, variant, the_matrix.expectation(case, variant, versions.flax, versions.jax, backend))
+            for case, variant in the_matrix.variants()
+        )
+        config.stash[_CONTEXT] = CellContext(the_matrix, versions, backend, cell or CellId(versions.flax, backend),
+                                             expectations)
+    return config.stash[_CONTEXT]
+
+
+def backend_of(config) -> str:
+    """--backend, else the first of $JAX_PLATFORMS, else JAX's own default (gpu read as cuda)."""
+    chosen = config.getoption("--backend") or os.environ.get("JAX_PLATFORMS", "").split(",")[0]
+    if chosen:
+        return chosen
+    import jax
+
+    return {"gpu": "cuda"}.get(jax.default_backend(), jax.default_backend())

@@ -1,0 +1,121 @@
+"""The pytest plugin behind incell/test_cases.py: expectations at collection, outcomes recorded per test.
+
+Collection reads the installed Flax/JAX/jaxlib versions (package metadata only, no import) and the backend,
+and gives every (case, variant) the matrix.yaml rule that holds for them (incell.context). An expected
+failure becomes a strict xfail bound to ``ExpectedFailure``: the test raises it only when the variant failed
+the way matrix.yaml says, so a different exception fails the test with its own traceback, and a variant that
+passes is a strict XPASS whose reason names the case and says to update matrix.yaml.
+
+Every test carries what the variant did in its ``user_properties`` and the recorder rewrites the cell's
+results file after each test (incell.recorder). A variant that hangs or kills the interpreter is recorded
+as an error naming the timeout or the signal (incell.crashes).
+
+The property tests (incell/test_properties.py, marker ``property``) use the same rules with generated sizes;
+they parametrize themselves (incell.properties), and this plugin registers their hypothesis profiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flax_regressions.core.failure import first_line
+from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.core.results import CellId
+from flax_regressions.core.variant import is_bug
+from flax_regressions.incell import crashes, faults, properties, recorder
+from flax_regressions.incell.context import cell_context, configure_cell
+from flax_regressions.incell.repros import run_variant
+from flax_regressions.spec import matrix
+from flax_regressions.spec.model import MatrixError
+
+
+class ExpectedFailure(Exception):
+    """The variant failed exactly as matrix.yaml expects (the bug reproduces)."""
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("flax-regressions")
+    group.addoption("--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)")
+    group.addoption("--cell", default=None, help="the cell this run is for, as its results name it (default: "
+                                                 "flax-<installed flax>-<backend>)")
+    group.addoption("--matrix", default=str(MATRIX_FILE), help="the matrix file (its cases are in repro/ beside it)")
+    group.addoption("--results-file", default=None, help="write this cell's results JSON here, atomically, after every test")
+    group.addoption("--variant-timeout", type=float, default=None, metavar="SECONDS",
+                    help=f"record a variant still running after this long as an error and stop it (default: "
+                         f"${faults.TIMEOUT_ENV} or {faults.DEFAULT_TIMEOUT:g}; 0: never; see flax_regressions.incell.faults)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before hypothesis' own pytest_configure loads --hypothesis-profile
+def pytest_configure(config):
+    properties.register_profiles()
+    config.addinivalue_line("markers", "conformance: a case/variant run against the installed Flax")
+    config.addinivalue_line("markers", "property: a case/variant held to its rule over generated sizes (hypothesis)")
+    try:
+        the_matrix = matrix.load(config.getoption("--matrix"))
+    except MatrixError as exc:
+        pytest.exit(f"error: {exc}", returncode=2)
+    backend = config.getoption("--backend")
+    if backend and backend not in the_matrix.backends:
+        pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
+    cell = _cell(config.getoption("--cell"), backend)
+    crashes.configure(config, the_matrix)
+    configure_cell(config, the_matrix, cell)
+    path = config.getoption("--results-file")
+    if path and not hasattr(config, "workerinput"):  # only the controller writes under pytest-xdist
+        config.pluginmanager.register(recorder.Recorder(config, Path(path)), "flax-regressions-recorder")
+
+
+def _cell(text: str | None, backend: str | None) -> CellId | None:
+    if text is None:
+        return None
+    try:
+        cell = CellId.parse(text)
+    except ValueError as exc:
+        pytest.exit(f"error: --cell: {exc}", returncode=2)
+    if backend and cell.backend != backend:
+        pytest.exit(f"error: --cell {text}: its backend is not --backend {backend}", returncode=2)
+    return cell
+
+
+def pytest_generate_tests(metafunc):
+    if not {"case", "variant"} <= set(metafunc.fixturenames) or metafunc.definition.get_closest_marker("property"):
+        return  # property tests parametrize themselves (incell.properties.parametrize)
+    context = cell_context(metafunc.config)
+    params = []
+    for case, variant, rule in context.expectations:
+        marks = [pytest.mark.conformance]
+        if rule is not None and rule.expect == "fail":
+            marks.append(
+                pytest.mark.xfail(
+                    strict=True,
+                    raises=ExpectedFailure,
+                    reason=(
+                        f"{case}-{variant}: expected to {rule.describe()} on {context.where}; if this XPASSes, "
+                        + ("the bug no longer reproduces" if is_bug(variant) else "the workaround works again")
+                        + " on this Flax/JAX: update matrix.yaml"
+                    ),
+                )
+            )
+        params.append(pytest.param(case, variant, rule, id=f"{case}-{variant}", marks=marks))
+    metafunc.parametrize(("case", "variant", "rule"), params)
+
+
+def check_variant(case: str, variant: str, rule, node) -> None:
+    """Run the variant, record what it did, and hold it to its rule (see the module docstring)."""
+    context = cell_context(node.config)
+    exc, duration = run_variant(context.matrix.repro_dir, case, variant)
+    record = recorder.ran(case, variant, rule, exc, duration)
+    node.user_properties.extend(recorder.as_user_properties(record))
+    if rule is None:
+        pytest.fail(
+            f"unknown: matrix.yaml has no expectation for {case}-{variant} on {context.where}; "
+            f"the variant {record.outcome.value}" + ("" if exc is None else f" with {record.exception}: {record.message}"),
+            pytrace=False,
+        )
+    if exc is None:
+        return  # a pass; for an expected failure this is the strict XPASS
+    if rule.expect == "fail" and record.as_expected:
+        raise ExpectedFailure(f"{type(exc).__name__}: {first_line(exc)}") from exc
+    raise exc

@@ -1,0 +1,76 @@
+"""Property-based conformance: hold a variant to its matrix.yaml rule over generated sizes and settings.
+
+incell/test_properties.py draws keyword arguments for every variant from its repro module's ``PROPERTY_SIZES``
+and calls ``check_example`` with each draw. The rule is the one incell/test_cases.py holds the documented
+call to: a working fix must pass (it checks itself against its own independent reference), a variant
+expected to fail must fail with the same exception and message.
+Unlike the conformance tests, an expected failure is no xfail here: the property either holds (the test
+passes) or hypothesis reports the smallest example where it does not, with the one command that reruns
+exactly that example.
+
+Profiles (registered before hypothesis reads ``--hypothesis-profile``): ``ci``, the default, is
+derandomized and small so that it fits in every matrix cell; ``thorough`` draws more examples at random.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import pytest
+from hypothesis import note, settings
+
+from flax_regressions.core.failure import first_line
+from flax_regressions.incell.context import CellContext, cell_context
+from flax_regressions.incell.repros import run_variant
+
+CI_EXAMPLES = 1
+THOROUGH_EXAMPLES = 40
+
+
+def register_profiles() -> None:
+    """Register ``ci`` and ``thorough`` and load ``ci``; ``--hypothesis-profile`` then overrides it."""
+    common = dict(deadline=None, database=None, print_blob=True)
+    settings.register_profile("ci", derandomize=True, max_examples=CI_EXAMPLES, **common)
+    settings.register_profile("thorough", derandomize=False, max_examples=THOROUGH_EXAMPLES, **common)
+    settings.load_profile("ci")
+
+
+def parametrize(metafunc) -> None:
+    """Parametrize a property test by (case, variant, rule) with ids ``<case>-<variant>``, like the conformance
+    tests, but with no xfail: an unknown (no rule for these versions) is skipped, test_cases.py reports it."""
+    params = []
+    for case, variant, rule in cell_context(metafunc.config).expectations:
+        marks = [] if rule is not None else [pytest.mark.skip(reason=f"unknown: no expectation for {case}-{variant}")]
+        params.append(pytest.param(case, variant, rule, id=f"{case}-{variant}", marks=marks))
+    metafunc.parametrize(("case", "variant", "rule"), params)
+
+
+def _arguments(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dict) -> str:
+    """The shell command that runs this variant with these arguments, in this interpreter, on this backend."""
+    code = (f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir)!r}); "
+            f"import {case}; {case}.{variant}({_arguments(kwargs)})")
+    return f"JAX_PLATFORMS={context.backend} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
+def check_example(config, case: str, variant: str, rule, kwargs: dict) -> None:
+    """Run one generated example and hold it to ``rule``; raise (for hypothesis to shrink) where it does not."""
+    context = cell_context(config)
+    note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
+    exc, _ = run_variant(context.matrix.repro_dir, case, variant, kwargs)
+    if rule.expect == "pass":
+        if exc is not None:
+            raise exc  # the fix broke for these sizes: its own assertion or error, with its traceback
+        return
+    where = f"{case}-{variant}({_arguments(kwargs)})"
+    if exc is None:
+        raise AssertionError(f"{where} passed, but matrix.yaml expects it to {rule.describe()} on {context.where}")
+    if not rule.matches(exc):
+        raise AssertionError(
+            f"{where} failed differently: {type(exc).__name__}: {first_line(exc)}; "
+            f"matrix.yaml expects it to {rule.describe()} on {context.where}"
+        ) from exc

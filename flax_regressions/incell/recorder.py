@@ -1,0 +1,123 @@
+"""A cell's records: built once per test, carried to the process that writes the results file, written there.
+
+A conformance test builds its variant's record where the variant ran (``ran``), or the xdist controller builds
+it for a test that took its worker down (``crashed``); either way the record travels as the test report's
+``user_properties``, which cross pytest-xdist and land in the JUnit XML, and the ``Recorder`` reads it back.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import distributions
+from pathlib import Path
+
+from flax_regressions.core.failure import Failure
+from flax_regressions.core.results import CellResult, Outcome, PropertyRecord, VariantRecord
+from flax_regressions.incell.context import cell_context
+from flax_regressions.spec.rules import Rule
+
+
+def case_variant(nodeid: str) -> tuple[str, str]:
+    """(case, variant) from a test id ending in ``[<case>-<variant>]``."""
+    case, _, variant = nodeid.rpartition("[")[2].rstrip("]").partition("-")
+    return case, variant
+
+
+def held_to(case: str, variant: str, rule: Rule | None, outcome: Outcome, failure: Failure, as_expected: bool,
+            duration: float) -> VariantRecord:
+    """The record of a variant held to its rule (None: matrix.yaml has none here, an unknown)."""
+    return VariantRecord(
+        case, variant, outcome, failure.exception, failure.message,
+        expected="unknown" if rule is None else rule.expect,
+        expected_detail=None if rule is None else rule.describe(),
+        as_expected=as_expected, duration_s=round(duration, 3),
+    )
+
+
+def ran(case: str, variant: str, rule: Rule | None, exc: BaseException | None, duration: float) -> VariantRecord:
+    """A variant that ran to its end or raised: as expected when it did what its rule says."""
+    as_expected = rule is not None and (
+        (rule.expect == "pass" and exc is None) or (rule.expect == "fail" and exc is not None and rule.matches(exc))
+    )
+    if exc is None:
+        return held_to(case, variant, rule, Outcome.PASSED, Failure(None, None), as_expected, duration)
+    return held_to(case, variant, rule, Outcome.FAILED, Failure.of(exc), as_expected, duration)
+
+
+def crashed(case: str, variant: str, rule: Rule | None, message: str, duration: float) -> VariantRecord:
+    """A variant that hung or killed its worker: an error, whatever its rule says."""
+    return held_to(case, variant, rule, Outcome.ERROR, Failure(None, message), False, duration)
+
+
+def as_user_properties(record: VariantRecord) -> list[tuple[str, object]]:
+    return list(record.to_json().items())
+
+
+def variant_record(report) -> VariantRecord:
+    """A conformance test's record: the one it carries, else a skip or an error of the test itself."""
+    props = dict(report.user_properties)
+    if "outcome" in props:
+        return VariantRecord.from_json(props)
+    case, variant = case_variant(report.nodeid)
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        return VariantRecord(case, variant, Outcome.SKIPPED, message=reason, as_expected=True, duration_s=0.0)
+    text = str(report.longrepr).strip().splitlines()
+    return VariantRecord(case, variant, Outcome.ERROR, message=f"{report.when}: {text[-1] if text else 'unknown error'}",
+                         as_expected=False, duration_s=round(report.duration, 3))
+
+
+def property_record(report) -> PropertyRecord:
+    """passed, failed (with the shrunk example's error and the command that reruns it), skipped or error."""
+    case, variant = case_variant(report.nodeid)
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if report.skipped:
+        lines = [report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)]
+    else:
+        lines = (crash.message if crash else str(report.longrepr or "")).strip().splitlines()
+    reproduce = next((line.partition("reproduce: ")[2] for line in lines if line.startswith("reproduce: ")), None)
+    outcome = report.outcome if report.when == "call" or report.skipped else "error"
+    return PropertyRecord(case, variant, Outcome(outcome), lines[0] if lines else None, reproduce,
+                          round(report.duration, 3))
+
+
+class Recorder:
+    """Collects one record per test and rewrites the cell's results file after each of them.
+
+    Only the cell's own tests are recorded: the conformance tests (marker ``conformance``) under
+    ``results``, one per variant, which the report reads; the property tests (marker ``property``) apart,
+    under ``properties``, so they never stand in for a variant's record. Any other test is ignored.
+    """
+
+    def __init__(self, config, path: Path):
+        self.config, self.path = config, path
+        self.records: dict[str, VariantRecord] = {}
+        self.properties: dict[str, PropertyRecord] = {}
+        self.packages = {d.metadata["Name"]: d.version for d in distributions()}
+        self.started = _now()
+
+    def pytest_runtest_logreport(self, report):
+        if "conformance" in report.keywords:
+            records, record = self.records, variant_record
+        elif "property" in report.keywords:
+            records, record = self.properties, property_record
+        else:
+            return
+        first_failure = report.failed and report.nodeid not in records
+        if report.when == "call" or (report.when == "setup" and not report.passed) or first_failure:
+            records[report.nodeid] = record(report)
+            self.write(complete=False)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.write(complete=exitstatus in (0, 1))
+
+    def write(self, complete: bool) -> None:
+        context = cell_context(self.config)
+        cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
+                          platform=platform.platform(), packages=self.packages, started=self.started)
+        cell.with_records(self.records.values(), self.properties.values(), complete, _now()).write(self.path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

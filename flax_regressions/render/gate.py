@@ -1,0 +1,50 @@
+"""The gate's verdict for a person: what the upgrade changes, section by section, ready for a job summary."""
+
+from __future__ import annotations
+
+from flax_regressions.render.markdown import shown_message, table
+from flax_regressions.tools.gate import CHANGES
+
+
+def render(verdict: dict) -> str:
+    a, b, backend = verdict.get("from") or {}, verdict.get("to") or {}, verdict["backend"]
+    title = f"## Flax upgrade gate: {a.get('flax') or a.get('requested')} → {b.get('flax') or b.get('requested')} ({backend})"
+    if verdict["verdict"] == "error":
+        return f"{title}\n\n⚠️ **No verdict** (exit 2): {verdict['reason']}\n"
+    counts = {k: sum(c["change"] == k for c in verdict["changes"]) for k in CHANGES}
+    if verdict["breaking"]:
+        parts = [f"{counts['fix_breaks']} fix(es) stop working"] * bool(counts["fix_breaks"])
+        parts += [f"{counts['bug_appears']} bug(s) start reproducing"] * bool(counts["bug_appears"])
+        head = f"❌ **The upgrade breaks {verdict['breaking']} variant(s)** (exit 1): {', '.join(parts)}."
+    else:
+        head = "✅ **The upgrade breaks nothing** (exit 0)."
+    lines = [title, "", head, ""] + table(["", "from", "to"], [
+        [name, str(a.get(name)), str(b.get(name))] for name in ("flax", "jax", "jaxlib")])
+    for key, (heading, _, _) in CHANGES.items():
+        chosen = [c for c in verdict["changes"] if c["change"] == key]
+        if not chosen:
+            continue
+        rows = [[c["case"], c["variant"], what(c["before"]), what(c["after"]) + _droppable_note(key, c)] for c in chosen]
+        lines += ["", f"### {heading}", ""] + table(
+            ["case", "variant", f"on flax {a.get('flax')}", f"on flax {b.get('flax')}"], rows)
+    lines += ["", f"{len(verdict['unchanged'])} variant(s) unchanged."]
+    if verdict["not_compared"]:
+        lines.append(f"Skipped on one side, not compared: {', '.join(verdict['not_compared'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def _droppable_note(key: str, change: dict) -> str:
+    if key != "bug_gone":
+        return ""
+    if change["droppable"]:
+        return f"<br>workarounds no longer needed: {', '.join(change['droppable'])}"
+    return "<br>another bug variant of this case still fails: keep its workarounds"
+
+
+def what(record: dict) -> str:
+    """One side of a change, in a table cell or a line."""
+    if record["outcome"] == "passed":
+        return "passes"
+    if record["outcome"] == "error":  # crashed or timed out: no exception to name
+        return f"error: {shown_message(record['message'])}"
+    return f"{record['outcome']}: {record['exception']}: {shown_message(record['message'])}"

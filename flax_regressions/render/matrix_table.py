@@ -1,0 +1,51 @@
+"""The results table a reviewer reads: one row per case and variant, one column per cell."""
+
+from __future__ import annotations
+
+from flax_regressions.core.results import Outcome, Row
+from flax_regressions.core.variant import is_bug
+from flax_regressions.render.markdown import escaped, table
+
+
+def verdict_text(row: Row) -> str:
+    """What a reviewer reads in the table cell."""
+    record = row.record
+    bug = is_bug(record.variant)
+    failure = record.exception or ""
+    if row.property_failure:
+        return f"❌ fails over generated sizes: {row.property_failure}"
+    if record.outcome in (Outcome.MISSING, Outcome.ERROR):
+        return f"❌ {record.outcome.value}: {record.message}"
+    if record.outcome is Outcome.SKIPPED:
+        return f"⏭ skipped: {record.message}"
+    if record.expected in ("unknown", None):
+        return f"❓ unknown: {record.outcome.value}{' ' + failure if failure else ''}; add an expectation"
+    if record.expected == "fail":
+        if record.as_expected:
+            return "✅ bug reproduces" if bug else f"✅ fix broken, as recorded ({failure})"
+        if record.outcome is Outcome.PASSED:
+            return "❌ bug gone: update matrix.yaml" if bug else "❌ fix works again: update matrix.yaml"
+        return f"❌ fails differently: {failure}: {record.message}"
+    if record.as_expected:
+        return "✅ bug absent" if bug else "✅ fix works"
+    return f"❌ bug appeared: {failure}" if bug else f"❌ fix broken: {failure}: {record.message}"
+
+
+def summary_lines(rows: list[Row]) -> list[str]:
+    """One line per row that is not as expected: what the command prints last, and the table's footnotes."""
+    return [f"{r.record.case}-{r.record.variant} on flax {r.flax} ({r.cell.backend}): {verdict_text(r)}"
+            for r in rows if not r.as_expected]
+
+
+def render(rows: list[Row]) -> str:
+    cells = list(dict.fromkeys(r.cell for r in rows))
+    head = {}
+    for r in rows:
+        head.setdefault(r.cell, f"flax {r.flax} · {r.cell.backend}<br>jax {r.versions.jax or '?'}")
+    by_key = {(r.record.case, r.record.variant, r.cell): r for r in rows}
+    body = [[case, variant] + [escaped(verdict_text(by_key[case, variant, c])) for c in cells]
+            for case, variant in dict.fromkeys((r.record.case, r.record.variant) for r in rows)]
+    good = sum(r.as_expected for r in rows)
+    lines = table(["case", "variant"] + [head[c] for c in cells], body)
+    lines += ["", f"**{good} of {len(rows)} cells as expected.**"]
+    return "\n".join(lines + [f"- {line}" for line in summary_lines(rows)]) + "\n"

@@ -1,0 +1,134 @@
+"""One uv environment per Flax release and backend, resolved reproducibly and reused while its pins hold.
+
+An environment is described by an ``EnvSpec``: the exact Flax release, the JAX it shipped with (pinned
+where matrix.yaml records it), the backend's JAX extra, the Python, the resolution cut-off (see
+releases.cutoff) and the harness's own tools (pyproject's ``cell`` dependency group). ``ensure`` builds it
+under ``.envs/<cell>`` with uv: resolve to a lock file, then sync the environment to exactly that lock.
+A stamp holds the spec's key, so a rerun with unchanged pins touches neither the network nor the disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+from flax_regressions.core.files import write_json
+from flax_regressions.core.paths import ENVS_DIR, ROOT
+from flax_regressions.core.results import CellId
+from flax_regressions.spec.releases import RegistryUnreachable
+STAMP = "flax-regressions-env.json"
+
+
+class EnvError(Exception):
+    """An environment could not be built. Its message is one line, fit for a table cell."""
+
+
+def cell_tools() -> tuple[str, ...]:
+    """What every cell installs besides Flax and JAX: pyproject's ``cell`` dependency group."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return tuple(pyproject["dependency-groups"]["cell"])
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    flax: str
+    jax: str | None
+    backend: str
+    jax_extra: str | None
+    python: str
+    cutoff: date
+    tools: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return str(CellId(self.flax, self.backend))
+
+    def requirements(self) -> list[str]:
+        jax = f"jax[{self.jax_extra}]" if self.jax_extra else "jax"
+        pins = [f"flax=={self.flax}", f"{jax}=={self.jax}" if self.jax else jax]
+        if self.jax:
+            pins.append(f"jaxlib=={self.jax}")
+        return pins + list(self.tools)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), default=str, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def python_of(env: Path) -> Path:
+    return env / "bin" / "python"
+
+
+def ensure(spec: EnvSpec, envs_dir: Path = ENVS_DIR, log=print) -> Path:
+    """Build (or reuse) the environment for ``spec``; return its Python. Raises EnvError.
+
+    A lock file per environment makes concurrent sessions (nox -j, a gate beside a bisect) wait for one
+    another instead of building the same environment twice at once.
+    """
+    envs_dir.mkdir(parents=True, exist_ok=True)
+    with open(envs_dir / f".{spec.name}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        return _ensure_locked(spec, envs_dir, log)
+
+
+def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
+    env = envs_dir / spec.name
+    stamp = env / STAMP
+    if stamp.exists() and json.loads(stamp.read_text()).get("key") == spec.key():
+        log(f"reusing {env.relative_to(envs_dir.parent)} (pins unchanged)")
+        return python_of(env)
+    start = time.monotonic()
+    log(f"building {env.relative_to(envs_dir.parent)}: {' '.join(spec.requirements()[:3])} as of {spec.cutoff}")
+    if env.exists():
+        shutil.rmtree(env)
+    lock = env / "requirements.lock"
+    _uv(spec, "venv", "--quiet", "--python", spec.python, str(env))
+    _uv(
+        spec, "pip", "compile", "--quiet", "--no-header", "--python", str(python_of(env)),
+        "--exclude-newer", f"{spec.cutoff.isoformat()}T00:00:00Z", "-o", str(lock), "-",
+        stdin="\n".join(spec.requirements()),
+    )
+    _uv(spec, "pip", "sync", "--quiet", "--python", str(python_of(env)), str(lock))
+    write_json(stamp, {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}})
+    log(f"built {spec.name} in {time.monotonic() - start:.1f}s")
+    return python_of(env)
+
+
+def _uv(spec: EnvSpec, *args: str, stdin: str | None = None) -> None:
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    proc = subprocess.run([uv, *args], input=stdin, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise uv_failure(spec.name, proc.stderr)
+
+
+def uv_failure(name: str, stderr: str) -> Exception:
+    """The exception for a failed uv call: RegistryUnreachable (says nothing of the release), else EnvError."""
+    reason = explain_uv_failure(name, stderr)
+    return RegistryUnreachable(reason) if _unreachable(stderr) else EnvError(reason)
+
+
+def _unreachable(stderr: str) -> bool:
+    return re.search(r"dns error|error sending request|Failed to fetch|Connection refused|timed out|"
+                     r"client error \(Connect\)", stderr) is not None
+
+
+def explain_uv_failure(name: str, stderr: str) -> str:
+    """Turn a page of uv output into one line: unreachable registry, unsatisfiable pins, or uv's first error."""
+    text = stderr.strip()
+    if _unreachable(text):
+        causes = [re.sub(r"^(Caused by|cause):\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
+        return f"could not install {name}: cannot reach the package registry ({causes[-1] if causes else 'network error'})"
+    because = re.search(r"(Because .*?)(?:\n\s*\n|$)", text, re.S)
+    if because:
+        return f"could not install {name}: " + " ".join(because.group(1).split())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"could not install {name}: {lines[0] if lines else 'uv failed without a message'}"

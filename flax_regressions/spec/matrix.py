@@ -1,0 +1,236 @@
+"""Load and validate matrix.yaml, without importing Flax or JAX.
+
+matrix.yaml is the one place where the default Flax versions, their JAX, the backends and every
+expectation live. Reading it takes well under a second, so it runs before any environment is built. The
+YAML node tree is walked (not the loaded data) so that every problem is one line naming the file, the line
+its value stands on, and the field: ``matrix.yaml:42: cases.rnn_jit.variants.bug[0].flax: ...``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from itertools import combinations, product
+from pathlib import Path
+
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from flax_regressions.core import variant as variant_name
+from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
+from flax_regressions.spec.rules import Rule, probe_versions
+
+TOP_KEYS = {"python", "current", "flax", "backends", "cases"}
+VERSION_KEYS = {"version", "jax"}
+BACKEND_KEYS = {"jax_extra", "needs"}
+CASE_KEYS = {"upstream", "variants"}
+RULE_KEYS = {"flax", "jax", "backend", "expect", "raises", "match", "note"}
+EXCEPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def load(path: Path = MATRIX_FILE) -> Matrix:
+    """Read and validate matrix.yaml (its cases live in ``repro/`` beside it); raise MatrixError on the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MatrixError(path, None, "", f"cannot read: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise MatrixError(path, mark.line + 1 if mark else None, "", f"YAML syntax error: {problem}") from None
+    return _Reader(path, path.parent / "repro").matrix(node)
+
+
+class _Reader:
+    """Walks the YAML node tree, so every error can name the line its value stands on."""
+
+    def __init__(self, path: Path, repro_dir: Path):
+        self.path, self.repro_dir = path, repro_dir
+
+    def fail(self, node, where: str, what: str):
+        raise MatrixError(self.path, node.start_mark.line + 1 if node is not None else None, where, what)
+
+    def mapping(self, node, where: str, allowed: set[str] | None = None) -> dict:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, where, "expected a mapping")
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in out:
+                self.fail(key_node, f"{where}.{key}" if where else key, "duplicated key")
+            if allowed is not None and key not in allowed:
+                self.fail(key_node, f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            out[key] = value_node
+        return out
+
+    def sequence(self, node, where: str) -> list:
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, where, "expected a list")
+        return node.value
+
+    def scalar(self, node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+            self.fail(node, where, "expected a non-empty value")
+        return node.value
+
+    def version(self, node, where: str) -> str:
+        value = self.scalar(node, where)
+        try:
+            Version(value)
+        except InvalidVersion:
+            self.fail(node, where, f"invalid version {value!r}")
+        return value
+
+    def specifier(self, node, where: str) -> SpecifierSet:
+        if node is None:
+            return SpecifierSet()
+        value = self.scalar(node, where)
+        try:
+            spec = SpecifierSet(value)
+        except InvalidSpecifier:
+            self.fail(node, where, f"invalid version specifier {value!r}")
+        for one in spec:
+            bound = Version(one.version.removesuffix(".*"))
+            if bound.pre or bound.post or bound.dev or bound.local:
+                self.fail(node, where, f"use plain release versions in specifiers, not {one.version!r}")
+        return spec
+
+    def matrix(self, root) -> Matrix:
+        if root is None:
+            raise MatrixError(self.path, None, "", "the file is empty")
+        top = self.mapping(root, "", TOP_KEYS)
+        for key in sorted(TOP_KEYS - top.keys()):
+            self.fail(root, key, "missing")
+        python = self.scalar(top["python"], "python")
+        backends = {}
+        for name, node in self.mapping(top["backends"], "backends").items():
+            settings = self.mapping(node, f"backends.{name}", BACKEND_KEYS) if isinstance(node, yaml.MappingNode) else {}
+            backends[name] = {k: self.scalar(v, f"backends.{name}.{k}") for k, v in settings.items()}
+        if "cpu" not in backends:
+            self.fail(top["backends"], "backends", "the cpu backend is required")
+        flax = self.flax_versions(top["flax"])
+        current = self.version(top["current"], "current")
+        cases, upstream = {}, {}
+        for case, node in self.mapping(top["cases"], "cases").items():
+            cases[case], upstream[case] = self.case(case, node, backends)
+        self.check_repro_modules(top["cases"], cases)
+        return Matrix(python, current, flax, backends, cases, upstream, self.repro_dir)
+
+    def flax_versions(self, node) -> list[FlaxVersion]:
+        out, seen = [], set()
+        for i, item in enumerate(self.sequence(node, "flax")):
+            where = f"flax[{i}]"
+            fields = self.mapping(item, where, VERSION_KEYS)
+            if "version" not in fields:
+                self.fail(item, f"{where}.version", "missing")
+            raw = self.scalar(fields["version"], f"{where}.version")
+            version = raw if raw == "latest" else self.version(fields["version"], f"{where}.version")
+            if version in seen:
+                self.fail(fields["version"], f"{where}.version", f"duplicated version {version}")
+            seen.add(version)
+            jax = self.version(fields["jax"], f"{where}.jax") if "jax" in fields else None
+            out.append(FlaxVersion(version, jax))
+        return out
+
+    def case(self, case: str, node, backends: dict) -> tuple[dict[str, list[Rule]], str]:
+        where = f"cases.{case}"
+        fields = self.mapping(node, where, CASE_KEYS)
+        if "variants" not in fields:
+            self.fail(node, f"{where}.variants", "missing")
+        variants = {}
+        for variant, rules_node in self.mapping(fields["variants"], f"{where}.variants").items():
+            vwhere = f"{where}.variants.{variant}"
+            if not variant_name.NAME.match(variant):
+                self.fail(rules_node, vwhere, "variant ids are bug, fix, bug_<what> or fix_<what>")
+            rules = [self.rule(r, f"{vwhere}[{i}]", backends) for i, r in enumerate(self.sequence(rules_node, vwhere))]
+            if not rules:
+                self.fail(rules_node, vwhere, "no expectation: give at least one rule")
+            self.check_disjoint(rules_node, vwhere, rules)
+            variants[variant] = rules
+        upstream = self.scalar(fields["upstream"], f"{where}.upstream") if "upstream" in fields else ""
+        return variants, upstream
+
+    def rule(self, node, where: str, backends: dict) -> Rule:
+        fields = self.mapping(node, where, RULE_KEYS)
+        if "expect" not in fields:
+            self.fail(node, f"{where}.expect", "missing (pass or fail)")
+        expect = self.scalar(fields["expect"], f"{where}.expect")
+        if expect not in ("pass", "fail"):
+            self.fail(fields["expect"], f"{where}.expect", f"must be pass or fail, not {expect!r}")
+        backend = self.scalar(fields["backend"], f"{where}.backend") if "backend" in fields else None
+        if backend is not None and backend not in backends:
+            self.fail(fields["backend"], f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(backends)})")
+        raises = match = None
+        if expect == "fail":
+            for key in ("raises", "match"):
+                if key not in fields:
+                    self.fail(node, f"{where}.{key}", "missing: an expected failure names its exception and message")
+            raises = self.scalar(fields["raises"], f"{where}.raises")
+            if not EXCEPTION_NAME.match(raises):
+                self.fail(fields["raises"], f"{where}.raises", f"not an exception name: {raises!r}")
+            match = self.scalar(fields["match"], f"{where}.match")
+            try:
+                re.compile(match)
+            except re.error as exc:
+                self.fail(fields["match"], f"{where}.match", f"invalid regular expression: {exc}")
+        else:
+            for key in ("raises", "match"):
+                if key in fields:
+                    self.fail(fields[key], f"{where}.{key}", "only an expected failure has raises/match")
+        note = self.scalar(fields["note"], f"{where}.note") if "note" in fields else None
+        rule = Rule(
+            self.specifier(fields.get("flax"), f"{where}.flax"),
+            self.specifier(fields.get("jax"), f"{where}.jax"),
+            backend,
+            expect,
+            raises,
+            match,
+            note,
+        )
+        for key in ("flax", "jax"):
+            spec = getattr(rule, key)
+            if not any(spec.contains(v, prereleases=True) for v in probe_versions([spec])):
+                self.fail(fields[key], f"{where}.{key}", f"contradictory condition {str(spec)!r}: no version satisfies it")
+        return rule
+
+    def check_disjoint(self, node, where: str, rules: list[Rule]) -> None:
+        """Two rules that can hold at once make the expectation ambiguous: refuse them."""
+        flax_probe = probe_versions([r.flax for r in rules])
+        jax_probe = probe_versions([r.jax for r in rules])
+        backends = {r.backend for r in rules} - {None} or {"cpu"}
+        for (i, a), (j, b) in combinations(enumerate(rules), 2):
+            for flax, jax, backend in product(flax_probe, jax_probe, backends):
+                if a.applies(flax, jax, backend) and b.applies(flax, jax, backend):
+                    self.fail(
+                        node.value[j],
+                        f"{where}[{j}]",
+                        f"contradictory conditions: rules {i} and {j} both hold for flax {flax}, jax {jax}",
+                    )
+
+    def check_repro_modules(self, node, cases: dict) -> None:
+        """Every case has repro/<case>.py, and its bug/fix functions and the matrix's variants are the same set."""
+        entries = dict((k.value, (k, v)) for k, v in node.value)
+        for case, variants in cases.items():
+            key_node, value_node = entries[case]
+            module = self.repro_dir / f"{case}.py"
+            if not module.exists():
+                self.fail(key_node, f"cases.{case}", f"unknown case: no module {module.relative_to(self.repro_dir.parent)}")
+            defined = variant_functions(module)
+            variant_nodes = dict((k.value, k) for k, _ in self.mapping(value_node, f"cases.{case}")["variants"].value)
+            for variant in variants:
+                if variant not in defined:
+                    self.fail(variant_nodes[variant], f"cases.{case}.variants.{variant}", f"unknown variant: repro/{case}.py defines no function {variant}()")
+            for variant in defined:
+                if variant not in variants:
+                    self.fail(value_node, f"cases.{case}.variants.{variant}", f"variant without an expectation: repro/{case}.py defines {variant}()")
+
+
+def variant_functions(module: Path) -> list[str]:
+    """The variant functions a repro module defines, in order, read with ast (no import, no Flax)."""
+    tree = ast.parse(module.read_text(), filename=str(module))
+    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and variant_name.NAME.match(n.name)]

@@ -1,0 +1,57 @@
+"""What matrix.yaml says, as the suite uses it: the default Flax releases, the backends, every expectation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import Version
+
+from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.spec import releases
+from flax_regressions.spec.rules import Rule
+
+
+class MatrixError(Exception):
+    """A matrix.yaml problem, rendered as one line: ``file:line: field: what is wrong``."""
+
+    def __init__(self, path: Path, line: int | None, where: str, what: str):
+        self.path, self.line, self.where, self.what = path, line, where, what
+        place = f"{path.name}:{line}" if line else path.name
+        super().__init__(f"{place}: {where}: {what}" if where else f"{place}: {what}")
+
+
+@dataclass(frozen=True)
+class FlaxVersion:
+    """A default-matrix Flax release, paired with the JAX it shipped with (None for ``latest``)."""
+
+    version: str
+    jax: str | None
+
+
+@dataclass
+class Matrix:
+    python: str
+    current: str
+    flax: list[FlaxVersion]
+    backends: dict[str, dict]
+    cases: dict[str, dict[str, list[Rule]]]  # case -> variant -> rules
+    upstream: dict[str, str] = field(default_factory=dict)
+    repro_dir: Path = MATRIX_FILE.parent / "repro"
+
+    def expectation(self, case: str, variant: str, flax: str, jax: str, backend: str) -> Rule | None:
+        """The rule that holds for these versions, or None: the matrix says nothing (an unknown)."""
+        for rule in self.cases[case][variant]:
+            if rule.applies(flax, jax, backend):
+                return rule
+        return None
+
+    def variants(self) -> list[tuple[str, str]]:
+        return [(case, variant) for case, variants in self.cases.items() for variant in variants]
+
+    def oldest_release(self) -> str:
+        """Where bisect and sweep start by default: the oldest release the expectations speak of (the lowest
+        lower bound of any flax rule), or the registry's oldest for this Python when no rule has one."""
+        bounds = [Version(s.version) for variants in self.cases.values() for rules in variants.values()
+                  for rule in rules for s in rule.flax if s.operator in (">=", "==", "~=")]
+        return str(min(bounds)) if bounds else releases.releases(self.python)[0]

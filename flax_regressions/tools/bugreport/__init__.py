@@ -1,0 +1,5 @@
+"""Paste-ready upstream bug reports: a standalone script, its output in the release's environment, the versions."""
+
+
+class ReportError(Exception):
+    """A usage or environment problem: no report can be written. Its message is one line."""

@@ -1,0 +1,65 @@
+"""Merge cells' results into one row per cell, case and variant, and say which rows are not as expected.
+
+A variant that is as expected on its own example but fails its property test (hypothesis, generated sizes)
+is not as expected: its row carries the shrunk example's error and the command that reproduces it.
+
+Cells the run was meant to have but that left no complete file (an interrupted run, a killed session) are
+rows too, variant by variant, with why they are missing; an unreadable file is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
+from flax_regressions.core.results import (
+    CellId, CellOutcome, CellResult, Outcome, Row, VariantRecord, Versions, load_cells, write_merged,
+)
+from flax_regressions.spec.model import Matrix
+
+
+def rows_of(the_matrix: Matrix, cells: dict[CellId, CellResult], unreadable: dict[CellId, str],
+            wanted: list[CellId]) -> list[Row]:
+    """One row per (cell, case, variant), wanted cells first, in matrix order; missing results become rows too."""
+    rows = []
+    for cell in wanted + sorted(set(cells) - set(wanted), key=str):
+        result = cells.get(cell)
+        broken = {(p.case, p.variant): p for p in (result.properties if result else ()) if p.broken}
+        for case, variant in the_matrix.variants():
+            record = (result.record(case, variant) if result else None) or _without_record(result, unreadable.get(cell),
+                                                                                           case, variant)
+            found = broken.get((case, variant))
+            rows.append(Row(cell, result.versions if result else Versions(), record,
+                            *((found.message, found.reproduce) if found and record.as_expected else (None, None))))
+    return rows
+
+
+def _without_record(result: CellResult | None, unreadable: str | None, case: str, variant: str) -> VariantRecord:
+    """The row of a variant with no record: its cell could not run, or the run never reached it."""
+    if result is not None and result.outcome is not CellOutcome.RAN:
+        outcome = Outcome.SKIPPED if result.outcome is CellOutcome.SKIPPED else Outcome.ERROR
+        return VariantRecord(case, variant, outcome, message=result.reason, as_expected=outcome is Outcome.SKIPPED)
+    why = unreadable or ("no results file" if result is None else "the run stopped before this variant")
+    return VariantRecord(case, variant, Outcome.MISSING, message=why)
+
+
+def not_as_expected(rows: list[Row]) -> list[Row]:
+    return [row for row in rows if not row.as_expected]
+
+
+def write_report(wanted: list[CellId], the_matrix: Matrix, cells_dir: Path = CELLS_DIR,
+                 out_dir: Path = RESULTS_DIR) -> list[Row]:
+    """Merge the cells in ``cells_dir`` into ``out_dir``/matrix.json and return the rows (matrix.md: render.matrix_table)."""
+    cells, unreadable = load_cells(cells_dir)
+    rows = rows_of(the_matrix, cells, unreadable, wanted)
+    run = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
+           "platform": platform.platform()}
+    write_merged(out_dir / "matrix.json", rows, cells, run)
+    return rows
+
+
+def default_cells(the_matrix: Matrix) -> list[CellId]:
+    """The cells a plain ``nox`` run is meant to produce: every default Flax version on the CPU."""
+    return [CellId(v.version, "cpu") for v in the_matrix.flax]
