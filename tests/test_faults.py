@@ -210,6 +210,20 @@ def processes_in_group(pgid: int) -> list[int]:
     return found
 
 
+def start_as_a_foreground_job(command: list[str], **kwargs) -> subprocess.Popen:
+    """Popen, with SIGINT at its default in the child, as a shell gives a foreground job (Ctrl-C reaches it).
+
+    A shell without job control starts a background job (``uv run pytest &`` in a script) with SIGINT ignored,
+    and an ignored signal stays ignored across fork and exec: the cell would ignore the test's Ctrl-C and run
+    until its variant timeout. A handled signal is reset to its default at exec, so handle it here meanwhile.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find leftover processes")
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
 def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):
@@ -218,8 +232,8 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
         "--matrix", str(FAULTY), "-m", "conformance", "-k", "not segfault and not abort", "--variant-timeout", "120",
     ], cells_dir)
     path = cells_dir / "flax-0.10.5-cpu.json"
-    proc = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=os.environ | {"JAX_PLATFORMS": "cpu"})
+    proc = start_as_a_foreground_job(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, env=os.environ | {"JAX_PLATFORMS": "cpu"})
     try:
         deadline = time.monotonic() + 60
         while not path.exists():  # the first variant is recorded; the second one hangs
