@@ -58,8 +58,20 @@ class Versions:
         return cls(data.get("flax"), data.get("jax"), data.get("jaxlib"))
 
 
+class _Record:
+    """A record's JSON is its fields, the outcome by its value; keys it does not know are ignored on reading."""
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
+
+    @classmethod
+    def from_json(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known} | {"outcome": Outcome(data["outcome"])})
+
+
 @dataclass(frozen=True)
-class VariantRecord:
+class VariantRecord(_Record):
     """What one variant did in one cell, and whether that is what matrix.yaml expects there."""
 
     case: str
@@ -76,17 +88,9 @@ class VariantRecord:
     def failure(self) -> Failure:
         return Failure(self.exception, self.message)
 
-    def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "VariantRecord":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known} | {"outcome": Outcome(data["outcome"])})
-
 
 @dataclass(frozen=True)
-class PropertyRecord:
+class PropertyRecord(_Record):
     """One property test (a variant over generated sizes): passed, failed (with the command that reruns
     the shrunk example), skipped or error. Kept apart: it never stands in for the variant's record."""
 
@@ -100,14 +104,6 @@ class PropertyRecord:
     @property
     def broken(self) -> bool:
         return self.outcome in (Outcome.FAILED, Outcome.ERROR)
-
-    def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "PropertyRecord":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known} | {"outcome": Outcome(data["outcome"])})
 
 
 @dataclass(frozen=True)
