@@ -183,17 +183,23 @@ def _by_variant(record) -> tuple[str, str]:
     return record.case, record.variant
 
 
-def load_cells(cells_dir: Path) -> tuple[dict[CellId, CellResult], dict[CellId, str]]:
-    """Every usable results file in ``cells_dir`` by cell, and the unusable ones with why (reported, not fatal)."""
+def cell_file(cells_dir: Path, cell: CellId) -> Path:
+    """Where a cell's results file lives: the one place the name is made (it is never parsed back)."""
+    return Path(cells_dir) / f"{cell}.json"
+
+
+def load_cells(cells_dir: Path) -> tuple[dict[CellId, CellResult], dict[Path, str]]:
+    """Every usable results file in ``cells_dir`` by the cell it records, and the unusable files with why.
+
+    An unusable file says nothing about which cell it was; a caller that wants a cell looks its
+    ``cell_file`` up among them.
+    """
     cells, unreadable = {}, {}
     for path in sorted(Path(cells_dir).glob("*.json")):
         try:
             result = CellResult.load(path)
         except ResultsError as exc:
-            try:
-                unreadable[CellId.parse(path.stem)] = str(exc)
-            except ValueError:
-                continue  # not a cell's file
+            unreadable[path] = str(exc)
             continue
         cells[result.cell] = result
     return cells, unreadable

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from flax_regressions.core.paths import CELLS_DIR, ENVS_DIR, ROOT
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError, cell_file
 from flax_regressions.running import envs
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
@@ -62,7 +62,7 @@ def pytest_command(python, cell: CellId, extra: list[str], cells_dir: Path = CEL
         "-n", "1",  # one xdist worker: a variant that crashes or hangs takes only itself down (see incell.faults)
         f"--backend={cell.backend}",
         f"--cell={cell}",
-        f"--results-file={cells_dir / f'{cell}.json'}",
+        f"--results-file={cell_file(cells_dir, cell)}",
         f"--junitxml={cells_dir.parent / 'junit' / f'{cell}.xml'}",
         *extra,
     ]
@@ -83,7 +83,7 @@ def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] 
     (see spec_for): the cell and its environment (under .envs/jax-<jax>/) say so.
     """
     cell = CellId(requested, backend, jax)
-    path = cells_dir / f"{cell}.json"
+    path = cell_file(cells_dir, cell)
     reason = missing_backend(the_matrix, backend)
     if reason:
         return _not_run(path, cell, CellOutcome.SKIPPED, reason)

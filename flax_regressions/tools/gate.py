@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flax_regressions.core import status
 from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, cell_file
 from flax_regressions.core.variant import is_bug, kind
 from flax_regressions.running import cells
 from flax_regressions.spec import releases
@@ -117,7 +117,7 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -
     """
     cell = CellId(version, backend)
     log = GATE_DIR / "logs" / f"{cell}.log"
-    (GATE_DIR / "cells" / f"{cell}.json").unlink(missing_ok=True)  # never compare a stale file left by an earlier run
+    cell_file(GATE_DIR / "cells", cell).unlink(missing_ok=True)  # never compare a stale file left by an earlier run
     log.parent.mkdir(parents=True, exist_ok=True)
 
     def runner(command: list[str], env: dict[str, str]) -> None:

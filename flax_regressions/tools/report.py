@@ -15,7 +15,8 @@ from pathlib import Path
 
 from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
 from flax_regressions.core.results import (
-    CellId, CellOutcome, CellResult, Outcome, Row, VariantRecord, Versions, load_cells, write_merged,
+    CellId, CellOutcome, CellResult, Outcome, Row, VariantRecord, Versions, cell_file, load_cells,
+    write_merged,
 )
 from flax_regressions.spec.model import Matrix
 
@@ -52,7 +53,9 @@ def not_as_expected(rows: list[Row]) -> list[Row]:
 def write_report(wanted: list[CellId], the_matrix: Matrix, cells_dir: Path = CELLS_DIR,
                  out_dir: Path = RESULTS_DIR) -> list[Row]:
     """Merge the cells in ``cells_dir`` into ``out_dir``/matrix.json and return the rows (matrix.md: render.matrix_table)."""
-    cells, unreadable = load_cells(cells_dir)
+    cells, unreadable_files = load_cells(cells_dir)
+    unreadable = {cell: unreadable_files[cell_file(cells_dir, cell)] for cell in wanted
+                  if cell_file(cells_dir, cell) in unreadable_files}
     rows = rows_of(the_matrix, cells, unreadable, wanted)
     run = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
            "platform": platform.platform()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from flax_regressions.core.paths import RESULTS_DIR
-from flax_regressions.core.results import CellId, Row, load_cells
+from flax_regressions.core.results import CellId, Row, cell_file, load_cells
 from flax_regressions.running import cells
 from flax_regressions.spec.model import Matrix
 from flax_regressions.tools import report
@@ -25,7 +25,7 @@ def sweep(the_matrix: Matrix, versions: list[str], resume: bool = False, log=pri
     wanted = [CellId(v, BACKEND) for v in versions]
     done, _ = load_cells(cells_dir)
     for stale in set(done) - set(wanted):  # the report reads every file here: keep only this sweep's cells
-        (cells_dir / f"{stale}.json").unlink()
+        cell_file(cells_dir, stale).unlink()
     for n, cell in enumerate(wanted, 1):
         if resume and cell in done and done[cell].complete:
             log(f"sweep: {n}/{len(versions)} flax {cell.flax}: kept from the earlier sweep")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flax_regressions.core.files import write_json
 from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
-from flax_regressions.core.results import CellId, CellOutcome, Versions
+from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
 from flax_regressions.running import cells
 from flax_regressions.spec.model import Matrix
 from flax_regressions.tools.bisect.observation import Behaviour, Observation, show
@@ -104,7 +104,7 @@ class Prober:
         """One cell run of the case's tests; its pytest output goes to logs/<cell>-<attempt>.log."""
         start, lines = time.monotonic(), []
         cells_dir = self.dir / "cells"
-        (cells_dir / f"{cell}.json").unlink(missing_ok=True)  # an earlier run's file must not answer for this one
+        cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
 
