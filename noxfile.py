@@ -55,6 +55,8 @@ def tests(session: nox.Session, flax: str, backend: str) -> None:
         session.skip(result.reason)
     if result.outcome is not CellOutcome.RAN:
         session.error(result.reason)
+    if result.rerun_failed:
+        session.error(f"{result.rerun_failed} (the last good result is kept)")
 
 
 @nox.session(allow_parallel=False)

@@ -1,5 +1,6 @@
 """Environment specs, release resolution and uv failure messages. No network, no Flax."""
 
+import shutil
 from datetime import date, datetime, timezone
 
 import pytest
@@ -62,15 +63,58 @@ def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, registry):
     assert latest.key() != spec.key() and spec.key() == cells.spec_for(m, "0.10.5", "cpu").key()
 
 
-def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypatch):
-    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+def built(envs_dir, spec):
+    """What a healthy built environment has on disk, as far as the harness looks: stamp, Python, the packages."""
     from flax_regressions.core.files import write_json
 
-    write_json(tmp_path / ".envs" / spec.name / envs.STAMP, {"key": spec.key()})
+    env = envs_dir / spec.name
+    write_json(env / envs.STAMP, {"key": spec.key(), "spec": {"cutoff": spec.cutoff.isoformat()}})
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").touch()
+    site = env / "lib" / "python3.12" / "site-packages"
+    for name, version in (("flax", spec.flax), ("jax", spec.jax), ("jaxlib", spec.jax)):
+        (site / name).mkdir(parents=True)
+        (site / f"{name}-{version}.dist-info").mkdir()
+    return env
+
+
+def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypatch):
+    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+    built(tmp_path / ".envs", spec)
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv must not run for an unchanged environment"))
     logs = []
     assert envs.ensure(spec, tmp_path / ".envs", log=logs.append) == tmp_path / ".envs" / spec.name / "bin" / "python"
     assert logs == [f"reusing .envs/{spec.name} (pins unchanged)"]
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda env: shutil.rmtree(env / "lib/python3.12/site-packages/jaxlib"), "jaxlib is missing from site-packages"),
+    (lambda env: shutil.rmtree(env / "lib/python3.12/site-packages/flax-0.10.5.dist-info"),
+     "flax 0.10.5 is not installed (no package metadata)"),
+    (lambda env: (env / "bin/python").unlink(), "its Python is missing"),
+])
+def test_a_damaged_environment_is_rebuilt_saying_why(tmp_path, registry, monkeypatch, damage, why):
+    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+    damage(built(tmp_path / ".envs", spec))
+    calls = []
+    monkeypatch.setattr(envs, "_uv", lambda spec, *args, **k: calls.append(args[0]))
+    logs = []
+    envs.ensure(spec, tmp_path / ".envs", log=logs.append)
+    assert logs[0] == f"rebuilding .envs/{spec.name}: {why}"
+    assert calls == ["venv", "pip", "pip"]
+
+
+def test_a_built_cell_runs_with_no_network_at_all(tmp_path, registry, monkeypatch):
+    the_matrix = matrix.load(write(tmp_path, GOOD))
+    spec = cells.spec_for(the_matrix, "0.10.5", "cpu")
+    built(tmp_path / ".envs", spec)
+    monkeypatch.setattr(cells, "ENVS_DIR", tmp_path / ".envs")
+    monkeypatch.setattr(releases, "published", lambda package="flax": pytest.fail("the registry was asked"))
+    monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv ran"))
+    ran = []
+    cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", runner=lambda cmd, env: ran.append(cmd),
+                   log=lambda _: None)
+    assert ran and ran[0][0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
 
 
 UNREACHABLE = """\

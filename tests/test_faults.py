@@ -259,7 +259,9 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
     rows = report.write_report([CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], matrix.load(FAULTY), cells_dir,
                                tmp_path)
     by = {(str(r.cell), r.record.variant): r for r in rows}
-    assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "bug"]) == "✅ bug reproduces"
+    assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "bug"]) == (  # right, but its run did not finish
+        "❌ unfinished: the run stopped before its property test: bug reproduces")
+    assert not by["flax-0.10.5-cpu", "bug"].as_expected
     assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "fix"]) == "❌ missing: the run stopped before this variant"
     assert matrix_table.verdict_text(by["flax-0.10.2-cpu", "fix"]) == "❌ missing: no results file"
     assert "❌ missing" in matrix_table.render(rows)
@@ -282,3 +284,27 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
     message = one_line(str(info.value))
     assert message.startswith("could not install flax-0.10.5-cpu: cannot reach the package registry (")
     assert "Connection refused" in message and "cause:" not in message
+
+
+def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, monkeypatch):
+    the_matrix = matrix.load(write(tmp_path, GOOD))
+    cells_dir = tmp_path / "cells"
+    good = CellResult(CellId("latest", "cpu"), versions=Versions("0.12.12", "0.12.0.1", "0.12.0.1"),
+                      updated="2026-11-20T10:00:00+00:00",
+                      records=(VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
+                               VariantRecord("demo", "fix", Outcome.PASSED, expected="pass", as_expected=True)))
+    good.write(cells_dir / "flax-latest-cpu.json")
+
+    def unreachable(package="flax"):
+        raise releases.RegistryUnreachable("cannot reach the package registry (https://pypi.org): timed out")
+
+    monkeypatch.setattr(releases, "published", unreachable)
+    result = cells.run_cell(the_matrix, "latest", "cpu", cells_dir=cells_dir, log=lambda _: None,
+                            runner=lambda *a: pytest.fail("nothing can run"))
+    assert result.records == good.records and CellResult.load(cells_dir / "flax-latest-cpu.json").records == good.records
+    assert "cannot reach the package registry" in result.rerun_failed
+    rows = report.write_report([CellId("latest", "cpu")], the_matrix, cells_dir, tmp_path)
+    assert not any(row.as_expected for row in rows)
+    assert matrix_table.verdict_text(rows[0]).startswith(
+        "❌ not run now (could not install flax-latest-cpu: cannot reach the package registry")
+    assert matrix_table.verdict_text(rows[0]).endswith("last result, from 2026-11-20T10:00:00+00:00: bug reproduces")

@@ -153,3 +153,26 @@ def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
         with pytest.raises(ImportError, match="no module named flax.nnx"):
             run_variant(tmp_path, "breaks_at_import", "bug")
         assert "repro_breaks_at_import" not in sys.modules
+
+
+def test_a_narrowed_run_merges_into_the_cells_file_and_an_empty_one_keeps_it(pytester):
+    run(pytester, EXPECTED).assert_outcomes(passed=1, xfailed=1, failed=2)
+    whole = CellResult.load(pytester.path / "cell.json")
+    (pytester.path / "repro" / "demo.py").write_text(REPRO.replace("cell 3 differs", "cell 4 differs"))
+
+    narrowed = pytester.runpytest_subprocess(
+        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
+        "--results-file", str(pytester.path / "cell.json"), "-k", "fix_broken")
+    narrowed.assert_outcomes(failed=1)
+    merged = CellResult.load(pytester.path / "cell.json")
+    assert [r.variant for r in merged.records] == [r.variant for r in whole.records]  # nothing lost
+    assert merged.record("demo", "fix_broken").message == "cell 4 differs from the reference"  # the rerun's own
+    assert merged.record("demo", "bug") == whole.record("demo", "bug")
+    assert merged.complete is True and merged.started == whole.started
+
+    before = (pytester.path / "cell.json").read_text()
+    nothing = pytester.runpytest_subprocess(
+        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
+        "--results-file", str(pytester.path / "cell.json"), "-k", "nosuchthing")
+    assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert (pytester.path / "cell.json").read_text() == before

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from flax_regressions.core import files
-from flax_regressions.core.results import (
-    CellId, CellOutcome, CellResult, Outcome, PropertyRecord, Row, VariantRecord, Versions,
-)
+from flax_regressions.core.merged import Row
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, PropertyRecord, VariantRecord, Versions
 from flax_regressions.render import matrix_table
 from flax_regressions.spec import matrix
 from flax_regressions.tools import report
@@ -123,3 +122,26 @@ def test_a_property_failure_makes_an_as_expected_variant_not_as_expected(tmp_pat
     assert by["fix"].reproduce == "python -c 'import demo; demo.fix(n=2)'"
     assert matrix_table.summary_lines(rows) == [
         "demo-fix on flax 0.10.5 (cpu): ❌ fails over generated sizes: AssertionError: layer 2 differs"]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("[]", "not a results file of schema 1 (found a JSON list)"),
+    ("null", "not a results file of schema 1 (found a JSON NoneType)"),
+    ('"a string"', "not a results file of schema 1 (found a JSON str)"),
+    ('{"schema": 2, "cell": "flax-0.10.5-cpu"}', "not a results file of schema 1 (found schema 2)"),
+    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": null}',
+     "'results' is NoneType, not list"),
+    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": [{"case": "demo"}]}',
+     "results[0]: no 'variant'"),
+    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true,'
+     ' "results": [{"case": "demo", "variant": "bug", "status": "xfail"}]}', "results[0]: no 'outcome'"),
+    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": "yes", "results": []}',
+     "'complete' is str, not bool"),
+])
+def test_a_results_file_the_report_cannot_use_is_one_row_saying_why(tmp_path, the_matrix, text, why):
+    cells_dir = tmp_path / "cells"
+    cells_dir.mkdir()
+    (cells_dir / "flax-0.10.5-cpu.json").write_text(text)
+    rows = report.write_report(cells("flax-0.10.5-cpu"), the_matrix, cells_dir, tmp_path)
+    assert {r.record.message for r in rows} == {f"unreadable results file flax-0.10.5-cpu.json: {why}"}
+    assert not any(r.as_expected for r in rows)

@@ -3,14 +3,18 @@
 A cell is one Flax release (or ``latest``) on one backend, optionally with a JAX chosen by hand. Its
 pytest run keeps one file, ``results/cells/<cell>.json``, and replaces it whole after every test
 (core.files.write_json), so a run that is killed leaves a valid file saying ``complete: false``. The merged
-report, ``results/matrix.json``, is one ``Row`` per cell, case and variant. Everything else (the report,
-the gate, the bug report, bisect, sweep) takes the objects below and never parses JSON itself.
+report, ``results/matrix.json``, is core.merged's. Everything else (the report, the gate, the bug report,
+bisect, sweep) takes the objects below and never parses JSON itself.
+
+A file is checked against the schema as it is read, field by field: a file this code cannot use (another
+tool's JSON, a record without its outcome, a list where a record belongs) is a ``ResultsError`` naming the
+file and the field, which the report shows as that cell's row, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
 
@@ -58,6 +62,26 @@ class Versions:
         return cls(data.get("flax"), data.get("jax"), data.get("jaxlib"))
 
 
+_JSON_TYPES = {"str": str, "str | None": (str, type(None)), "bool": bool, "float | None": (int, float, type(None)),
+               "float": (int, float), "Outcome": str}
+
+
+def checked(data, fields_of) -> dict:
+    """The fields of ``data`` a dataclass declares, each checked against its type; ValueError says which is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object, found {type(data).__name__}")
+    out = {}
+    for f in fields(fields_of):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ValueError(f"no {f.name!r}")
+            continue
+        if f.type in _JSON_TYPES and not isinstance(data[f.name], _JSON_TYPES[f.type]):
+            raise ValueError(f"{f.name!r} is {type(data[f.name]).__name__}, not {f.type}")
+        out[f.name] = data[f.name]
+    return out
+
+
 class _Record:
     """A record's JSON is its fields, the outcome by its value; keys it does not know are ignored on reading."""
 
@@ -66,8 +90,8 @@ class _Record:
 
     @classmethod
     def from_json(cls, data: dict):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known} | {"outcome": Outcome(data["outcome"])})
+        values = checked(data, cls)
+        return cls(**values | {"outcome": Outcome(values["outcome"])})
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,11 @@ class PropertyRecord(_Record):
         return self.outcome in (Outcome.FAILED, Outcome.ERROR)
 
 
+_CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": str,
+                "versions": dict, "packages": dict, "properties": list, "rerun_failed": str}
+_REQUIRED = ("cell", "cell_outcome", "complete", "results")
+
+
 @dataclass(frozen=True)
 class CellResult:
     """Everything one cell recorded. ``outcome`` says whether it ran at all; ``reason`` why not."""
@@ -122,6 +151,7 @@ class CellResult:
     updated: str | None = None
     records: tuple[VariantRecord, ...] = ()
     properties: tuple[PropertyRecord, ...] = ()
+    rerun_failed: str | None = None  # a later attempt could not run the cell (registry unreachable): why
 
     @classmethod
     def not_run(cls, cell: CellId, outcome: CellOutcome, reason: str) -> "CellResult":
@@ -148,17 +178,23 @@ class CellResult:
             return data | {"reason": self.reason}
         return data | {"versions": self.versions.to_json(), "python": self.python, "platform": self.platform,
                        "packages": self.packages, "started": self.started, "updated": self.updated,
-                       "properties": [p.to_json() for p in self.properties]}
+                       "properties": [p.to_json() for p in self.properties]} | (
+                           {"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
 
     @classmethod
     def from_json(cls, data: dict) -> "CellResult":
+        for key, kind in _CELL_FIELDS.items():
+            value = data.get(key)
+            if not isinstance(value, kind) and not (value is None and key not in _REQUIRED):
+                raise ValueError(f"{key!r} is {type(value).__name__}, not {kind.__name__}")
         return cls(
             cell=CellId.parse(data["cell"]), outcome=CellOutcome(data["cell_outcome"]), reason=data.get("reason"),
-            complete=bool(data["complete"]), versions=Versions.from_json(data.get("versions") or {}),
+            complete=data["complete"], versions=Versions.from_json(data.get("versions") or {}),
             python=data.get("python"), platform=data.get("platform"), packages=data.get("packages") or {},
             started=data.get("started"), updated=data.get("updated"),
-            records=tuple(VariantRecord.from_json(r) for r in data["results"]),
-            properties=tuple(PropertyRecord.from_json(p) for p in data.get("properties") or []),
+            records=_each(VariantRecord, "results", data["results"]),
+            properties=_each(PropertyRecord, "properties", data.get("properties") or []),
+            rerun_failed=data.get("rerun_failed"),
         )
 
     def write(self, path: Path) -> None:
@@ -172,11 +208,23 @@ class CellResult:
         except (OSError, ValueError) as exc:
             raise ResultsError(f"unreadable results file {Path(path).name}: {exc}") from None
         if not isinstance(data, dict) or data.get("schema", SCHEMA) != SCHEMA:
-            raise ResultsError(f"unreadable results file {Path(path).name}: not a results file of schema {SCHEMA}")
+            found = f"schema {data['schema']!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+            raise ResultsError(f"unreadable results file {Path(path).name}: not a results file of schema {SCHEMA} "
+                               f"(found {found})")
         try:
             return cls.from_json(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ResultsError(f"unreadable results file {Path(path).name}: {type(exc).__name__}: {exc}") from None
+            raise ResultsError(f"unreadable results file {Path(path).name}: {exc}") from None
+
+
+def _each(record_type, key: str, items: list) -> tuple:
+    out = []
+    for n, item in enumerate(items):
+        try:
+            out.append(record_type.from_json(item))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{key}[{n}]: {exc}") from None
+    return tuple(out)
 
 
 def _by_variant(record) -> tuple[str, str]:
@@ -203,54 +251,3 @@ def load_cells(cells_dir: Path) -> tuple[dict[CellId, CellResult], dict[Path, st
             continue
         cells[result.cell] = result
     return cells, unreadable
-
-
-@dataclass(frozen=True)
-class Row:
-    """One cell, case and variant of the merged report (results/matrix.json)."""
-
-    cell: CellId
-    versions: Versions
-    record: VariantRecord
-    property_failure: str | None = None  # right on the example, wrong on a generated one: the shrunk error
-    reproduce: str | None = None  # the command that reruns that example
-
-    @property
-    def flax(self) -> str:
-        return self.versions.flax or self.cell.flax
-
-    @property
-    def as_expected(self) -> bool:
-        return self.record.as_expected and self.property_failure is None
-
-    def to_json(self) -> dict:
-        out = {k: v for k, v in self.record.to_json().items() if k != "expected_detail"}
-        out |= {"cell": str(self.cell), "backend": self.cell.backend, "flax": self.flax, "jax": self.versions.jax,
-                "jaxlib": self.versions.jaxlib, "as_expected": self.as_expected}
-        if self.property_failure is not None:
-            out |= {"property_failure": self.property_failure, "reproduce": self.reproduce}
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Row":
-        record = VariantRecord.from_json(data)
-        return cls(CellId.parse(data["cell"]), Versions.from_json(data), record,
-                   data.get("property_failure"), data.get("reproduce"))
-
-
-def write_merged(path: Path, rows: list[Row], cells: dict[CellId, CellResult], run: dict) -> None:
-    """results/matrix.json: the run, each cell's environment, and every row."""
-    environments = {str(c): {"versions": r.versions.to_json() if r.outcome is CellOutcome.RAN else None,
-                             "python": r.python, "platform": r.platform, "packages": r.packages or None,
-                             "updated": r.updated, "complete": r.complete} for c, r in cells.items()}
-    write_json(path, {"run": run, "environments": environments, "cells": [row.to_json() for row in rows]})
-
-
-def load_merged(path: Path) -> list[Row]:
-    """The rows of a merged report; [] when there is none, ResultsError when it cannot be used."""
-    if not Path(path).exists():
-        return []
-    try:
-        return [Row.from_json(row) for row in json.loads(Path(path).read_text())["cells"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ResultsError(f"unreadable merged results {Path(path).name}: {type(exc).__name__}: {exc}") from None

@@ -13,7 +13,7 @@ from importlib.metadata import distributions
 from pathlib import Path
 
 from flax_regressions.core.failure import Failure
-from flax_regressions.core.results import CellResult, Outcome, PropertyRecord, VariantRecord
+from flax_regressions.core.results import CellOutcome, CellResult, Outcome, PropertyRecord, ResultsError, VariantRecord
 from flax_regressions.incell.context import cell_context
 from flax_regressions.spec.rules import Rule
 
@@ -88,35 +88,66 @@ class Recorder:
     Only the cell's own tests are recorded: the conformance tests (marker ``conformance``) under
     ``results``, one per variant, which the report reads; the property tests (marker ``property``) apart,
     under ``properties``, so they never stand in for a variant's record. Any other test is ignored.
+
+    A run never loses what the file held for the same environment (the same installed packages): a run
+    narrowed with ``-k`` or ``-m`` starts from the earlier file's records and replaces only the ones it runs,
+    and a run that records nothing (``-k nosuchthing``, Ctrl-C during collection) leaves the file as it was.
+    The merged file is complete only when the earlier one was and this run reached its end.
     """
 
     def __init__(self, config, path: Path):
         self.config, self.path = config, path
-        self.records: dict[str, VariantRecord] = {}
-        self.properties: dict[str, PropertyRecord] = {}
         self.packages = {d.metadata["Name"]: d.version for d in distributions()}
         self.started = _now()
+        self.earlier: CellResult | None = None  # read at the first record: the cell context may import JAX
+        self.records: dict[tuple[str, str], VariantRecord] = {}
+        self.properties: dict[tuple[str, str], PropertyRecord] = {}
+        self.seen: set[tuple[str, str, str]] = set()  # (kind, case, variant) recorded by this run
+        self.earlier_read = False
+
+    def _start_from_earlier(self) -> None:
+        self.earlier_read = True
+        try:
+            earlier = CellResult.load(self.path)
+        except ResultsError:
+            return  # no file, or one this run may replace
+        context = cell_context(self.config)
+        if (earlier.outcome is CellOutcome.RAN and earlier.cell == context.cell
+                and earlier.versions == context.versions and earlier.packages == self.packages):
+            self.earlier = earlier
+            self.records = {_key(r): r for r in earlier.records}
+            self.properties = {_key(p): p for p in earlier.properties}
 
     def pytest_runtest_logreport(self, report):
         if "conformance" in report.keywords:
-            records, record = self.records, variant_record
+            kind, record = "records", variant_record
         elif "property" in report.keywords:
-            records, record = self.properties, property_record
+            kind, record = "properties", property_record
         else:
             return
-        first_failure = report.failed and report.nodeid not in records
+        if not self.earlier_read:
+            self._start_from_earlier()
+        key = case_variant(report.nodeid)
+        first_failure = report.failed and (kind, *key) not in self.seen
         if report.when == "call" or (report.when == "setup" and not report.passed) or first_failure:
-            records[report.nodeid] = record(report)
+            getattr(self, kind)[key] = record(report)
+            self.seen.add((kind, *key))
             self.write(complete=False)
 
     def pytest_sessionfinish(self, session, exitstatus):
-        self.write(complete=exitstatus in (0, 1))
+        if self.seen:
+            self.write(complete=exitstatus in (0, 1) and (self.earlier is None or self.earlier.complete))
 
     def write(self, complete: bool) -> None:
         context = cell_context(self.config)
         cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
-                          platform=platform.platform(), packages=self.packages, started=self.started)
+                          platform=platform.platform(), packages=self.packages,
+                          started=self.earlier.started if self.earlier else self.started)
         cell.with_records(self.records.values(), self.properties.values(), complete, _now()).write(self.path)
+
+
+def _key(record) -> tuple[str, str]:
+    return record.case, record.variant
 
 
 def _now() -> str:

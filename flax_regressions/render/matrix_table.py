@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from flax_regressions.core.results import Outcome, Row
+from flax_regressions.core.merged import Row
+from flax_regressions.core.results import Outcome
 from flax_regressions.core.variant import is_bug
 from flax_regressions.render.markdown import escaped, table
 
 
 def verdict_text(row: Row) -> str:
     """What a reviewer reads in the table cell."""
+    if row.cell_problem:
+        return f"❌ {row.cell_problem}: {_record_text(row).removeprefix('✅ ')}"
+    return _record_text(row)
+
+
+def _record_text(row: Row) -> str:
     record = row.record
     bug = is_bug(record.variant)
     failure = record.exception or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 from flax_regressions.core.paths import CELLS_DIR, ENVS_DIR, ROOT
@@ -25,12 +26,31 @@ def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None =
     moves to that JAX's release day when it is later, so the rest resolves as it stood for that JAX.
     """
     flax = releases.resolve(requested, the_matrix.python)
-    pinned = {v.version: v.jax for v in the_matrix.flax}
     cutoff = releases.cutoff(flax)
     if jax is not None:
         if jax not in releases.published("jax"):
             raise releases.RegistryError(f"jax {jax} is not a release on the registry")
         cutoff = max(cutoff, releases.cutoff(jax, "jax"))
+    return _spec(the_matrix, requested, flax, backend, jax, cutoff)
+
+
+def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path) -> envs.EnvSpec | None:
+    """The spec of the environment already built for this release when its pins still hold, read with no network.
+
+    Everything in a spec but the cut-off comes from matrix.yaml and pyproject.toml, and a release's cut-off (its
+    publication day) never changes, so the one recorded at build time stands. ``latest`` asks the registry.
+    """
+    if requested == "latest":
+        return None
+    recorded = envs.recorded_cutoff(envs_dir / str(CellId(requested, backend)))
+    if recorded is None:
+        return None
+    spec = _spec(the_matrix, requested, requested, backend, jax, recorded)
+    return spec if envs.is_built(spec, envs_dir) else None
+
+
+def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff) -> envs.EnvSpec:
+    pinned = {v.version: v.jax for v in the_matrix.flax}
     return envs.EnvSpec(
         flax=flax,
         jax=jax or pinned.get(flax) or pinned.get(requested),
@@ -87,11 +107,12 @@ def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] 
     reason = missing_backend(the_matrix, backend)
     if reason:
         return _not_run(path, cell, CellOutcome.SKIPPED, reason)
+    envs_dir = ENVS_DIR / f"jax-{jax}" if jax else ENVS_DIR
     try:
-        envs_dir = ENVS_DIR / f"jax-{jax}" if jax else ENVS_DIR
-        python = envs.ensure(spec_for(the_matrix, requested, backend, jax), envs_dir, log=log)
+        spec = built_spec(the_matrix, requested, backend, jax, envs_dir) or spec_for(the_matrix, requested, backend, jax)
+        python = envs.ensure(spec, envs_dir, log=log)
     except releases.RegistryUnreachable as exc:
-        return _not_run(path, cell, CellOutcome.NOT_RUN, _install_reason(cell, exc))
+        return _not_rerun(path, cell, _install_reason(cell, exc))
     except (envs.EnvError, releases.RegistryError) as exc:
         return _not_run(path, cell, CellOutcome.ERROR, _install_reason(cell, exc))
     runner(pytest_command(python, cell, list(extra), cells_dir), {"JAX_PLATFORMS": backend})
@@ -105,6 +126,19 @@ def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] 
 def _install_reason(cell: CellId, exc: Exception) -> str:
     text = str(exc)
     return text if text.startswith("could not install") else f"could not install {cell}: {text}"
+
+
+def _not_rerun(path: Path, cell: CellId, reason: str) -> CellResult:
+    """A cell the harness could not run now: the last good result stays, saying so; else a "not run" file."""
+    try:
+        earlier = CellResult.load(path)
+    except ResultsError:
+        earlier = None
+    if earlier is None or earlier.outcome is not CellOutcome.RAN:
+        return _not_run(path, cell, CellOutcome.NOT_RUN, reason)
+    result = replace(earlier, rerun_failed=reason)
+    result.write(path)
+    return result
 
 
 def _not_run(path: Path, cell: CellId, outcome: CellOutcome, reason: str) -> CellResult:

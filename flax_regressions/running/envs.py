@@ -80,12 +80,52 @@ def ensure(spec: EnvSpec, envs_dir: Path = ENVS_DIR, log=print) -> Path:
         return _ensure_locked(spec, envs_dir, log)
 
 
+def _stamp(env: Path) -> dict:
+    try:
+        data = json.loads((env / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def recorded_cutoff(env: Path) -> date | None:
+    """The resolution cut-off an environment was built with, from its stamp (None: not built, or unreadable)."""
+    try:
+        return date.fromisoformat(_stamp(env)["spec"]["cutoff"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def is_built(spec: EnvSpec, envs_dir: Path = ENVS_DIR) -> bool:
+    """The environment for ``spec`` exists with these pins and passes the health check."""
+    env = envs_dir / spec.name
+    return _stamp(env).get("key") == spec.key() and unhealthy(env, spec) is None
+
+
+def unhealthy(env: Path, spec: EnvSpec) -> str | None:
+    """Why a stamped environment cannot be trusted: its Python is gone, or flax, jax or jaxlib is missing at the
+    pinned version (by package metadata) or absent from disk. Cheap: directory listings, no import."""
+    if not python_of(env).exists():
+        return "its Python is missing"
+    for site in sorted(env.glob("lib/python*/site-packages")):
+        for name, version in (("flax", spec.flax), ("jax", spec.jax), ("jaxlib", spec.jax)):
+            if not list(site.glob(f"{name}-{version or '*'}.dist-info")):
+                return f"{name} {version or '(any version)'} is not installed (no package metadata)"
+            if not (site / name).is_dir():
+                return f"{name} is missing from site-packages"
+        return None
+    return "it has no site-packages"
+
+
 def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     env = envs_dir / spec.name
     stamp = env / STAMP
-    if stamp.exists() and json.loads(stamp.read_text()).get("key") == spec.key():
-        log(f"reusing {env.relative_to(envs_dir.parent)} (pins unchanged)")
-        return python_of(env)
+    if _stamp(env).get("key") == spec.key():
+        why = unhealthy(env, spec)
+        if why is None:
+            log(f"reusing {env.relative_to(envs_dir.parent)} (pins unchanged)")
+            return python_of(env)
+        log(f"rebuilding {env.relative_to(envs_dir.parent)}: {why}")
     start = time.monotonic()
     log(f"building {env.relative_to(envs_dir.parent)}: {' '.join(spec.requirements()[:3])} as of {spec.cutoff}")
     if env.exists():

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
+from flax_regressions.core.merged import Row, write_merged
 from flax_regressions.core.results import (
-    CellId, CellOutcome, CellResult, Outcome, Row, VariantRecord, Versions, cell_file, load_cells,
-    write_merged,
+    CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions, cell_file, load_cells,
 )
 from flax_regressions.spec.model import Matrix
 
@@ -33,8 +33,21 @@ def rows_of(the_matrix: Matrix, cells: dict[CellId, CellResult], unreadable: dic
                                                                                            case, variant)
             found = broken.get((case, variant))
             rows.append(Row(cell, result.versions if result else Versions(), record,
-                            *((found.message, found.reproduce) if found and record.as_expected else (None, None))))
+                            *((found.message, found.reproduce) if found and record.as_expected else (None, None)),
+                            _cell_problem(result, case, variant) if record.as_expected else None))
     return rows
+
+
+def _cell_problem(result: CellResult | None, case: str, variant: str) -> str | None:
+    """Why a variant's record, as expected in itself, does not make its row as expected: the run behind it did not finish
+    (its property test never ran), or the cell could not be rerun now and this is the last good result."""
+    if result is None:
+        return None
+    if result.rerun_failed:
+        return f"not run now ({result.rerun_failed}); last result, from {result.updated}"
+    if not result.complete and not any((p.case, p.variant) == (case, variant) for p in result.properties):
+        return "unfinished: the run stopped before its property test"
+    return None
 
 
 def _without_record(result: CellResult | None, unreadable: str | None, case: str, variant: str) -> VariantRecord:
@@ -42,7 +55,12 @@ def _without_record(result: CellResult | None, unreadable: str | None, case: str
     if result is not None and result.outcome is not CellOutcome.RAN:
         outcome = Outcome.SKIPPED if result.outcome is CellOutcome.SKIPPED else Outcome.ERROR
         return VariantRecord(case, variant, outcome, message=result.reason, as_expected=outcome is Outcome.SKIPPED)
-    why = unreadable or ("no results file" if result is None else "the run stopped before this variant")
+    if unreadable or result is None:
+        why = unreadable or "no results file"
+    elif result.complete:
+        why = "not in the run's selection (-k or -m): rerun the cell whole"
+    else:
+        why = "the run stopped before this variant"
     return VariantRecord(case, variant, Outcome.MISSING, message=why)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from flax_regressions.core.paths import RESULTS_DIR
-from flax_regressions.core.results import CellId, Row, cell_file, load_cells
+from flax_regressions.core.merged import Row
+from flax_regressions.core.results import CellId, cell_file, load_cells
 from flax_regressions.running import cells
 from flax_regressions.spec.model import Matrix
 from flax_regressions.tools import report
