@@ -1,14 +1,17 @@
-"""Benchmark of the main job: cold, warm, the sequential floor, and uv against pip for the cold build.
+"""Benchmark of the main job: cold, warm with and without the compilation cache, the sequential floor, and uv
+against pip for the cold build.
 
     uv run python benchmarks/matrix_bench.py
 
-- cold: ``nox`` with no environments (the uv package cache warm), building every default CPU cell and running it;
-- warm: ``nox`` again, every environment reused;
-- floor: the same pytest runs started directly in the prepared environments, one after another;
+- cold: ``nox`` with no environments and an empty compilation cache (the uv package cache warm), building every
+  default CPU cell and running it;
+- warm: ``nox`` again, every environment reused, with the compilation cache off (FLAX_REGRESSIONS_COMPILE_CACHE=off);
+- warm with the cache: ``nox`` again, every environment reused and every program in the cache;
+- floor: the same pytest runs started directly in the prepared environments, one after another, uncached;
 - build with uv / build with pip: the environments alone, from the same lock files, with uv against venv + pip.
 
 Each figure is one run, and the ratios come from that one run: the machines are shared and noisy, so compare
-the ratios, not the seconds. It moves .envs/ aside and puts it back, so a developer's environments survive.
+the ratios, not the seconds. It moves .envs/ and .jax-cache/ aside and puts them back, so a developer's survive.
 """
 
 from __future__ import annotations
@@ -23,26 +26,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flax_regressions.running import cells, envs  # noqa: E402
+from flax_regressions.core.paths import COMPILE_CACHE_DIR  # noqa: E402
+from flax_regressions.running import cells, compile_cache, envs  # noqa: E402
 from flax_regressions.spec import matrix  # noqa: E402
 from flax_regressions.tools.report import default_cells  # noqa: E402
 
 
-def timed(command: list[str], **kwargs) -> float:
+UNCACHED = {compile_cache.SWITCH: "off"}
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}))
     return time.perf_counter() - start
 
 
-def nox() -> float:
-    return timed([sys.executable, "-m", "nox"])
+def nox(env: dict[str, str] | None = None) -> float:
+    return timed([sys.executable, "-m", "nox"], env)
 
 
 def floor(the_matrix) -> float:
     total = 0.0
     for cell in default_cells(the_matrix):
         python = envs.ENVS_DIR / cells.spec_for(the_matrix, cell.flax, "cpu").name / "bin" / "python"
-        total += timed(cells.pytest_command(python, cell, ["-q"]), env=os.environ | {"JAX_PLATFORMS": "cpu"})
+        total += timed(cells.pytest_command(python, cell, ["-q"]), env={"JAX_PLATFORMS": "cpu"} | UNCACHED)
     return total
 
 
@@ -68,15 +75,18 @@ def build_with_uv(the_matrix, scratch: Path) -> float:
 def main() -> None:
     the_matrix = matrix.load()
     print(f"benchmark: {len(default_cells(the_matrix))} CPU cells of the default matrix", flush=True)
-    saved = envs.ENVS_DIR.with_name(".envs-saved-by-benchmark")
-    if envs.ENVS_DIR.exists():
-        envs.ENVS_DIR.rename(saved)
+    kept = [(path, path.with_name(path.name + "-saved-by-benchmark")) for path in (envs.ENVS_DIR, COMPILE_CACHE_DIR)]
+    for path, saved in kept:
+        if path.exists():
+            path.rename(saved)
     scratch = ROOT / ".bench-envs"
     try:
         figures = {"cold nox": nox()}
-        print(f"  cold nox   {figures['cold nox']:7.1f} s", flush=True)
-        figures["warm nox"] = nox()
-        print(f"  warm nox   {figures['warm nox']:7.1f} s", flush=True)
+        print(f"  cold nox   {figures['cold nox']:7.1f} s  (no environments, empty compilation cache)", flush=True)
+        figures["warm nox"] = nox(UNCACHED)
+        print(f"  warm nox   {figures['warm nox']:7.1f} s  (compilation cache off)", flush=True)
+        figures["warm cached"] = nox()
+        print(f"  warm nox   {figures['warm cached']:7.1f} s  (with the compilation cache)", flush=True)
         figures["floor"] = floor(the_matrix)
         print(f"  floor      {figures['floor']:7.1f} s  (the pytest runs alone, one after another)", flush=True)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -87,12 +97,14 @@ def main() -> None:
         print(f"  build pip  {figures['build pip']:7.1f} s  (same locks, venv + pip)", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if saved.exists():
-            shutil.rmtree(envs.ENVS_DIR, ignore_errors=True)
-            saved.rename(envs.ENVS_DIR)
+        for path, saved in kept:
+            if saved.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                saved.rename(path)
     print("ratios (targets): "
+          f"warm with the cache/floor {figures['warm cached'] / figures['floor']:.2f}x (<= 0.35), "
           f"warm/floor {figures['warm nox'] / figures['floor']:.2f}x (<= 1.0), "
-          f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 1.5), "
+          f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 0.7), "
           f"pip/uv build {figures['build pip'] / figures['build uv']:.1f}x (>= 4)")
 
 

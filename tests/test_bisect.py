@@ -302,7 +302,8 @@ def test_a_reworded_message_is_the_same_failure_and_another_type_is_not():
 
 
 def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_path, monkeypatch):
-    from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+    from flax_regressions.core.records import Outcome, VariantRecord
+    from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
     from flax_regressions.tools.bisect import prober
 
     the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))

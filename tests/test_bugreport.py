@@ -15,7 +15,8 @@ from flax_regressions.commands import bugreport
 from flax_regressions.core.files import write_json
 from flax_regressions.core.paths import ROOT
 from flax_regressions.core.merged import Row, write_merged
-from flax_regressions.core.results import CellId, CellResult, Outcome, VariantRecord, Versions
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellResult, Versions
 from flax_regressions.render.bugreport import render
 from flax_regressions.running import cells, envs
 from flax_regressions.spec import matrix, releases

@@ -22,6 +22,7 @@ PUBLISHED = {
 @pytest.fixture
 def registry(monkeypatch):
     monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
 
 
 def test_latest_is_the_newest_final_release_for_the_python(registry):
@@ -33,6 +34,39 @@ def test_latest_is_the_newest_final_release_for_the_python(registry):
 def test_an_unknown_release_names_the_nearest_ones(registry):
     with pytest.raises(releases.RegistryError, match=r"^flax 0.10.55 is not a release on the registry \(nearest: 0.10.2, 0.10.5, 0.10.6\)"):
         releases.resolve("0.10.55", "3.12")
+
+
+def _file(uploaded: str, yanked: bool = False, reason: str | None = None) -> dict:
+    """One file of a release, as the registry's JSON API lists it."""
+    return {"upload_time_iso_8601": uploaded, "requires_python": ">=3.11", "yanked": yanked, "yanked_reason": reason}
+
+
+def test_a_yanked_release_is_named_yanked_with_the_registrys_reason(monkeypatch):
+    """From the registry's own JSON (faked here): a release whose files are all yanked is never installed, and
+    asking for it says so, with the reason its maintainers gave."""
+    project = {"releases": {
+        "0.12.10": [_file("2026-09-01T10:00:00Z")],
+        "0.12.11": [_file("2026-10-01T10:00:00Z", True, "traverse utils bug"), _file("2026-10-01T10:01:00Z", True,
+                                                                                    "traverse utils bug")],
+        "0.12.12": [_file("2026-10-27T01:30:00Z"), _file("2026-10-27T01:31:00Z", True, "a broken wheel")],
+        "0.7.1": [_file("2023-06-01T10:00:00Z", True)],
+    }}
+    monkeypatch.setattr(releases, "_project", lambda package: project)
+    releases.published.cache_clear()
+    releases.yanked.cache_clear()
+    try:
+        assert releases.releases("3.12") == ["0.12.10", "0.12.12"]  # one yanked file does not yank its release
+        with pytest.raises(releases.RegistryError) as info:
+            releases.resolve("0.12.11", "3.12")
+        assert str(info.value) == ("flax 0.12.11 is yanked on the registry (reason: traverse utils bug); a yanked "
+                                   "release is never installed (nearest: 0.12.10, 0.12.12)")
+        with pytest.raises(releases.RegistryError, match=r"^flax 0.7.1 is yanked on the registry \(reason: none given\)"):
+            releases.resolve("0.7.1", "3.12")
+        with pytest.raises(releases.RegistryError, match=r"^flax 0.12.13 is not a release on the registry"):
+            releases.resolve("0.12.13", "3.12")
+    finally:
+        releases.published.cache_clear()
+        releases.yanked.cache_clear()
 
 
 def test_a_release_for_another_python_is_refused(registry):

@@ -1,5 +1,6 @@
-"""Bad input and faults: a broken matrix.yaml, a release that cannot be installed, a variant that hangs or
-crashes, an interrupted run, an unreachable registry. Each test fails if its guarantee breaks.
+"""Bad input and faults: a broken matrix.yaml or repro module, a release that cannot be installed, a variant that
+hangs or crashes, an interrupted run, an unreachable registry, a megabyte message. Each test fails if its
+guarantee breaks.
 
 No Flax: the faulty cells run tests/fixtures/faulty/ (variants that fail, hang, segfault, abort and pass,
 kept out of the default matrix) with this interpreter, and registries are faked, except for two real uv
@@ -18,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from flax_regressions.core.paths import ROOT
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.incell import faults
+from flax_regressions.render import gate as gate_markdown
 from flax_regressions.render import matrix_table
 from flax_regressions.running import cells, envs
 from flax_regressions.spec import matrix, releases
@@ -66,6 +69,30 @@ def test_a_broken_matrix_stops_every_nox_session_with_one_line_and_status_2(tmp_
     assert not (project / ".envs").exists() and not (project / "results").exists(), "nothing runs"
 
 
+@pytest.mark.parametrize(("problem", "session", "message"), [
+    ("syntax", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: invalid syntax"),
+    ("not UTF-8", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: (unicode error) 'utf-8' codec"),
+    ("long id", "validate", "cases." + "x" * 300 + ": a case id names files: at most 100 bytes, not 300"),
+    ("path", "validate", "cases.repro/rnn_jit: a case id is a Python identifier"),
+    ("syntax", "report", "repro/rnn_jit.py:3: does not compile"),
+    ("syntax", "gate", "repro/rnn_jit.py:3: does not compile"),
+    ("syntax", "bugreport", "repro/rnn_jit.py:3: does not compile"),
+])
+def test_a_repro_module_that_cannot_be_read_or_named_stops_every_nox_session_with_one_line(tmp_path, problem, session,
+                                                                                            message):
+    """Checked with the matrix, without importing the module: every session stops before anything runs."""
+    project = nox_copy(tmp_path, *{"long id": ("\n  rnn_jit:", "\n  " + "x" * 300 + ":"),
+                                   "path": ("\n  rnn_jit:", "\n  repro/rnn_jit:")}.get(problem, ("", "")))
+    source = {"syntax": b'"""A title."""\n\ndef bug(:\n', "not UTF-8": b'"""A title."""\n\nCAFE = "caf\xe9"\n'}
+    if problem in source:
+        (project / "repro" / "rnn_jit.py").write_bytes(source[problem])
+    run = nox(project, "-s", session, *(["--", "rnn_jit"] if session == "bugreport" else []))
+    assert run.returncode == 2
+    line = one_line(run.stdout + run.stderr)
+    assert line.startswith("error: matrix.yaml:") and message in line
+    assert not (project / ".envs").exists() and not (project / "results").exists(), "nothing runs"
+
+
 def test_nox_validate_checks_the_matrix_and_builds_nothing(tmp_path):
     project = nox_copy(tmp_path)
     run = nox(project, "-s", "validate")
@@ -102,6 +129,7 @@ def test_bad_command_line_input_is_one_line_and_status_2(tmp_path, args, env, me
 
 def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_path, monkeypatch):
     monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path("/envs") / spec.name / "python")
     the_matrix = matrix.load(write(tmp_path))
     cells_dir = tmp_path / "cells"
@@ -308,3 +336,27 @@ def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, m
     assert matrix_table.verdict_text(rows[0]).startswith(
         "❌ not run now (could not install flax-latest-cpu: cannot reach the package registry")
     assert matrix_table.verdict_text(rows[0]).endswith("last result, from 2026-11-20T10:00:00+00:00: bug reproduces")
+
+
+# 6. A very long exception message: cut in every Markdown document, whole in the JSON files.
+
+
+def test_a_megabyte_message_is_cut_in_markdown_and_kept_whole_in_json(tmp_path):
+    huge = "shapes differ: " + "[1.0 2.0 3.0]" * 80_000  # one line, about a megabyte: an array printed whole
+    cells_dir = tmp_path / "cells"
+    CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=(
+        VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
+        VariantRecord("demo", "fix", Outcome.FAILED, "ValueError", huge, "pass", as_expected=False),
+    )).write(cells_dir / "flax-0.10.5-cpu.json")
+    rows = report.write_report([CellId("0.10.5", "cpu")], matrix.load(write(tmp_path, GOOD)), cells_dir, tmp_path)
+    md = matrix_table.render(rows)
+    assert "❌ fix broken: ValueError: shapes differ: [1.0 2.0 3.0]" in md and len(md) < 2_000
+    assert huge in (tmp_path / "matrix.json").read_text()
+
+    before, after = {"outcome": "passed", "exception": None, "message": None}, {
+        "outcome": "failed", "exception": "ValueError", "message": huge}
+    gate_md = gate_markdown.render({
+        "verdict": "breaks", "breaking": 1, "backend": "cpu", "unchanged": [], "not_compared": [],
+        "from": {"flax": "0.10.5"}, "to": {"flax": "0.11.0"},
+        "changes": [{"case": "demo", "variant": "fix", "change": "fix_breaks", "before": before, "after": after}]})
+    assert "failed: ValueError: shapes differ: [1.0 2.0 3.0]" in gate_md and len(gate_md) < 2_000

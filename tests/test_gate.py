@@ -10,7 +10,8 @@ import pytest
 
 from flax_regressions.commands import gate as gate_command
 from flax_regressions.core.paths import ROOT
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.running import cells
 from flax_regressions.spec import releases
@@ -126,6 +127,7 @@ def fake(tmp_path, monkeypatch):
     """Gate outputs under tmp_path, a registry of five releases, and run_cell writing the results given here."""
     monkeypatch.setattr(gate, "GATE_DIR", tmp_path / "gate")
     monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     outcomes, calls = {}, []
 
@@ -173,6 +175,15 @@ def test_no_change_exits_0_and_latest_is_resolved(fake, tmp_path, capsys):
     assert json.loads((tmp_path / "gate" / "gate.json").read_text())["to"] == {
         "requested": "latest", "cell": "flax-0.12.12-cpu", "flax": "0.12.12", "jax": "0.5.3", "jaxlib": "0.5.3",
         "python": "3.12.1", "platform": "Linux"}
+
+
+def test_a_downgrade_says_so_in_its_first_line(fake, capsys):
+    outcomes, _ = fake
+    outcomes.update({"0.12.12": BEFORE, "0.10.2": AFTER})
+    assert gate_command.main(["--from", "0.12.12", "--to", "0.10.2"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "## Flax downgrade gate: 0.12.12 → 0.10.2 (cpu)"
+    assert "❌ **The downgrade breaks 3 variant(s)** (exit 1)" in out
 
 
 @pytest.mark.parametrize(("argv", "reason"), [

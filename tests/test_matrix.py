@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from flax_regressions.spec import matrix
+from flax_regressions.spec import matrix, repro_modules
 from flax_regressions.spec.rules import Rule, SpecifierSet
 
 GOOD = """\
@@ -162,7 +162,58 @@ def test_variant_functions_are_read_without_importing(tmp_path):
         def helper(): pass
         def _fix(): pass
     """))
-    assert matrix.variant_functions(path) == ["bug", "bug_reuse", "fix_nnx_jit"]
+    assert repro_modules.variant_functions(path) == ["bug", "bug_reuse", "fix_nnx_jit"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param(b"def bug():\n    pass\n\n\ndef fix(:\n    pass\n",
+                     "matrix.yaml:11: cases.demo: repro/demo.py:5: does not compile: invalid syntax", id="syntax"),
+        pytest.param(REPRO.encode() + b"\nreturn 1\n",
+                     "matrix.yaml:11: cases.demo: repro/demo.py:12: does not compile: 'return' outside function",
+                     id="compiles-not"),
+        pytest.param(b"def bug():\n    return '\xe9'\n", "matrix.yaml:11: cases.demo: repro/demo.py:2: does not compile: "
+                     "(unicode error) 'utf-8' codec can't decode byte 0xe9", id="latin-1"),
+        pytest.param(b"\xff\xfe" + REPRO.encode("utf-16-le"), "matrix.yaml:11: cases.demo: repro/demo.py: does not "
+                     "compile: source code string cannot contain null bytes", id="utf-16"),
+    ],
+)
+def test_a_repro_module_that_does_not_compile_is_one_line_naming_its_file_and_line(tmp_path, source, message):
+    """Read as bytes and compiled, never imported: no Flax, and the encoding is checked as an import would."""
+    path = write(tmp_path)
+    (tmp_path / "repro" / "demo.py").write_bytes(source)
+    with pytest.raises(matrix.MatrixError) as info:
+        matrix.load(path)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("x" * 300, "a case id names files: at most 100 bytes, not 300"),
+        ("ü" * 60, "a case id names files: at most 100 bytes, not 120"),
+        ("sub/demo", "a case id is a Python identifier"),
+        ("../demo", "a case id is a Python identifier"),
+        ("lstm-vmap", "a case id is a Python identifier"),
+        ("class", "a case id is a Python identifier"),
+    ],
+)
+def test_a_case_id_that_cannot_name_its_module_is_one_line(tmp_path, case, message):
+    text = GOOD.replace("  demo:\n", f"  {case!r}:\n".replace("'", '"'))
+    assert error_of(tmp_path, text).startswith(f"matrix.yaml:11: cases.{case}: {message}")
+
+
+def test_a_non_ascii_case_id_is_a_case(tmp_path):
+    path = write(tmp_path, GOOD.replace("  demo:\n", "  démo:\n"))
+    (tmp_path / "repro" / "demo.py").rename(tmp_path / "repro" / "démo.py")
+    assert matrix.load(path).variants() == [("démo", "bug"), ("démo", "fix")]
+
+
+def test_a_matrix_or_a_case_with_nothing_to_check_is_refused(tmp_path):
+    assert error_of(tmp_path, GOOD[:GOOD.index("cases:")] + "cases: {}\n") == "matrix.yaml:10: cases: no case: a matrix without cases checks nothing"
+    assert error_of(tmp_path, GOOD[:GOOD.index("    variants:")] + "    variants: {}\n", repro="") == (
+        "matrix.yaml:13: cases.demo.variants: no variant: a case without variants checks nothing")
 
 
 def test_the_project_matrix_is_valid():

@@ -5,13 +5,15 @@ plugin does with one kind of outcome.
 """
 
 import json
+import re
 import sys
 import textwrap
 
 import pytest
 
-from flax_regressions.core.results import CellId, CellResult, Outcome
-from flax_regressions.incell.repros import run_variant
+from flax_regressions.core.records import Outcome
+from flax_regressions.core.results import CellId, CellResult
+from flax_regressions.incell.repros import ReproImportError, run_variant
 
 pytest_plugins = ["pytester"]
 
@@ -52,15 +54,18 @@ TEST_FILE = """\
 from flax_regressions.incell.plugin import check_variant
 
 
-def test_variant(case, variant, rule, request):
-    check_variant(case, variant, rule, request.node)
+def test_variant(case, variant, request):
+    check_variant(case, variant, request.node)
 """
 
 
-def run(pytester, rules: str, *args):
+def run(pytester, rules: str, *args, modules: dict[str, str] | None = None, cases: str = ""):
+    """A cell's run of the demo case with these rules; ``modules`` replace or add repro modules, ``cases`` adds
+    cases to matrix.yaml."""
     (pytester.path / "repro").mkdir()
-    (pytester.path / "repro" / "demo.py").write_text(REPRO)
-    (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)))
+    for name, source in ({"demo": REPRO} | (modules or {})).items():
+        (pytester.path / "repro" / f"{name}.py").write_text(source)
+    (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)) + cases)
     pytester.makepyfile(test_cases=TEST_FILE)
     return pytester.runpytest_subprocess(
         "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
@@ -146,13 +151,59 @@ def test_a_bad_cell_id_stops_the_run_with_one_line(pytester, cell):
     assert "error: --cell" in result.stdout.str() + result.stderr.str()
 
 
+BREAKS_AT_IMPORT = '''\
+"""A made-up case whose module needs a package this cell lacks."""
+
+import numpy as np
+import flax_regressions_no_such_package
+
+
+def bug():
+    pass
+
+
+def fix():
+    pass
+'''
+
+
 def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
     """A half-imported module left in sys.modules would turn the second call into a false AttributeError."""
-    (tmp_path / "breaks_at_import.py").write_text('raise ImportError("no module named flax.nnx")\n\n\ndef bug():\n    pass\n')
-    for _ in range(2):
-        with pytest.raises(ImportError, match="no module named flax.nnx"):
-            run_variant(tmp_path, "breaks_at_import", "bug")
-        assert "repro_breaks_at_import" not in sys.modules
+    (tmp_path / "breaks.py").write_text(BREAKS_AT_IMPORT)
+    for variant in ("bug", "fix", "bug"):
+        with pytest.raises(ReproImportError) as info:
+            run_variant(tmp_path, "breaks", variant)
+        assert str(info.value) == (f"{tmp_path}/breaks.py:4: import failed: ModuleNotFoundError: "
+                                   "No module named 'flax_regressions_no_such_package'")
+        assert "repro_breaks" not in sys.modules
+
+
+def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_the_rest_runs(pytester):
+    """What validation cannot see without importing (a package missing from the cell): the case's variants are
+    errors naming the real import error, one line each, and the other cases run."""
+    result = run(pytester, EXPECTED, modules={"breaks": BREAKS_AT_IMPORT}, cases=(
+        '  breaks:\n    variants:\n      bug: [{expect: fail, raises: ValueError, match: "x"}]\n      fix: [{expect: pass}]\n'))
+    result.assert_outcomes(passed=1, xfailed=1, failed=4)
+    error = "repro/breaks.py:4: import failed: ModuleNotFoundError: No module named 'flax_regressions_no_such_package'"
+    lines, cell = result.stdout.lines, CellResult.load(pytester.path / "cell.json")
+    for variant in ("bug", "fix"):  # each failure's report is that one line, and so is its record
+        at = next(i for i, line in enumerate(lines) if re.fullmatch(rf"_+ test_variant\[breaks-{variant}\] _+", line))
+        assert lines[at + 1].endswith(error) and lines[at + 2].startswith(("_", "="))
+        record = cell.record("breaks", variant)
+        assert record.outcome is Outcome.ERROR and record.message.endswith(error)
+    assert cell.record("demo", "fix").outcome is Outcome.PASSED
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    pytest.param("def bug(:\n", "repro/demo.py:1: does not compile: invalid syntax", id="syntax"),
+    pytest.param(REPRO.replace("def fix():\n    pass", "def fix():\n    pass\nreturn"),
+                 "does not compile: 'return' outside function", id="compiles-not"),
+])
+def test_a_repro_module_that_does_not_compile_stops_the_run_with_one_line(pytester, source, message):
+    result = run(pytester, EXPECTED, modules={"demo": source})
+    assert result.ret == 2
+    out = (result.stdout.str() + result.stderr.str()).strip()
+    assert len(out.splitlines()) == 1 and "error: matrix.yaml:8: cases.demo: " in out and message in out
 
 
 def test_a_narrowed_run_merges_into_the_cells_file_and_an_empty_one_keeps_it(pytester):

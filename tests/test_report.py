@@ -6,7 +6,8 @@ import pytest
 
 from flax_regressions.core import files
 from flax_regressions.core.merged import Row
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, PropertyRecord, VariantRecord, Versions
+from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.render import matrix_table
 from flax_regressions.spec import matrix
 from flax_regressions.tools import report

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core.paths import REPORTS_DIR, shown_path
-from flax_regressions.core.results import Outcome
+from flax_regressions.core.records import Outcome
 from flax_regressions.core.status import NOT_AS_EXPECTED, OK, USAGE_ERROR
 from flax_regressions.core.variant import is_bug
 from flax_regressions.render.bugreport import render

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.files import write_json
-from flax_regressions.core.results import CellOutcome, CellResult, ResultsError, VariantRecord, Versions
+from flax_regressions.core.records import VariantRecord
+from flax_regressions.core.results import CellOutcome, CellResult, ResultsError, Versions
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ ENVS_DIR = ROOT / ".envs"
 RESULTS_DIR = ROOT / "results"
 CELLS_DIR = RESULTS_DIR / "cells"
 REPORTS_DIR = ROOT / "reports"
+COMPILE_CACHE_DIR = ROOT / ".jax-cache"
 
 
 def shown_path(path: Path) -> str:

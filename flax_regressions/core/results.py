@@ -14,29 +14,19 @@ file and the field, which the report shows as that cell's row, never a traceback
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from flax_regressions.core.cells import CellId
-from flax_regressions.core.failure import Failure
 from flax_regressions.core.files import write_json
+from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
 
 SCHEMA = 1  # files from before the schema field have the same layout and load as version 1
 
 
 class ResultsError(Exception):
     """A results file that cannot be used. Its message is one line naming the file."""
-
-
-class Outcome(str, Enum):
-    """What one variant did in one cell."""
-
-    PASSED = "passed"
-    FAILED = "failed"  # it raised: the exception and message say how
-    SKIPPED = "skipped"
-    ERROR = "error"  # the harness could not tell: a hang, a crash, a setup error, a cell that could not run
-    MISSING = "missing"  # no record: the run stopped first, or never started
 
 
 class CellOutcome(str, Enum):
@@ -62,76 +52,24 @@ class Versions:
         return cls(data.get("flax"), data.get("jax"), data.get("jaxlib"))
 
 
-_JSON_TYPES = {"str": str, "str | None": (str, type(None)), "bool": bool, "float | None": (int, float, type(None)),
-               "float": (int, float), "Outcome": str}
+@dataclass(frozen=True)
+class CompileCache:
+    """JAX's persistent compilation cache in a cell's run: where it was (None: off), and what it did."""
 
-
-def checked(data, fields_of) -> dict:
-    """The fields of ``data`` a dataclass declares, each checked against its type; ValueError says which is wrong."""
-    if not isinstance(data, dict):
-        raise ValueError(f"expected an object, found {type(data).__name__}")
-    out = {}
-    for f in fields(fields_of):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise ValueError(f"no {f.name!r}")
-            continue
-        if f.type in _JSON_TYPES and not isinstance(data[f.name], _JSON_TYPES[f.type]):
-            raise ValueError(f"{f.name!r} is {type(data[f.name]).__name__}, not {f.type}")
-        out[f.name] = data[f.name]
-    return out
-
-
-class _Record:
-    """A record's JSON is its fields, the outcome by its value; keys it does not know are ignored on reading."""
+    directory: str | None = None
+    requests: int = 0  # compilations that asked the cache
+    served: int = 0  # of those, the ones it answered (the rest were compiled, then written to it)
 
     def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
+        return {"directory": self.directory, "requests": self.requests, "served": self.served}
 
     @classmethod
-    def from_json(cls, data: dict):
-        values = checked(data, cls)
-        return cls(**values | {"outcome": Outcome(values["outcome"])})
-
-
-@dataclass(frozen=True)
-class VariantRecord(_Record):
-    """What one variant did in one cell, and whether that is what matrix.yaml expects there."""
-
-    case: str
-    variant: str
-    outcome: Outcome
-    exception: str | None = None
-    message: str | None = None
-    expected: str | None = None  # "pass", "fail", "unknown" (no rule), or None (nothing was held to a rule)
-    expected_detail: str | None = None
-    as_expected: bool = False
-    duration_s: float | None = None
-
-    @property
-    def failure(self) -> Failure:
-        return Failure(self.exception, self.message)
-
-
-@dataclass(frozen=True)
-class PropertyRecord(_Record):
-    """One property test (a variant over generated sizes): passed, failed (with the command that reruns
-    the shrunk example), skipped or error. Kept apart: it never stands in for the variant's record."""
-
-    case: str
-    variant: str
-    outcome: Outcome
-    message: str | None = None
-    reproduce: str | None = None
-    duration_s: float = 0.0
-
-    @property
-    def broken(self) -> bool:
-        return self.outcome in (Outcome.FAILED, Outcome.ERROR)
+    def from_json(cls, data: dict) -> "CompileCache":
+        return cls(data.get("directory"), int(data.get("requests") or 0), int(data.get("served") or 0))
 
 
 _CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": str,
-                "versions": dict, "packages": dict, "properties": list, "rerun_failed": str}
+                "versions": dict, "packages": dict, "properties": list, "rerun_failed": str, "compile_cache": dict}
 _REQUIRED = ("cell", "cell_outcome", "complete", "results")
 
 
@@ -152,6 +90,7 @@ class CellResult:
     records: tuple[VariantRecord, ...] = ()
     properties: tuple[PropertyRecord, ...] = ()
     rerun_failed: str | None = None  # a later attempt could not run the cell (registry unreachable): why
+    compile_cache: CompileCache | None = None  # None: a file from before it was recorded
 
     @classmethod
     def not_run(cls, cell: CellId, outcome: CellOutcome, reason: str) -> "CellResult":
@@ -178,7 +117,8 @@ class CellResult:
             return data | {"reason": self.reason}
         return data | {"versions": self.versions.to_json(), "python": self.python, "platform": self.platform,
                        "packages": self.packages, "started": self.started, "updated": self.updated,
-                       "properties": [p.to_json() for p in self.properties]} | (
+                       "properties": [p.to_json() for p in self.properties],
+                       "compile_cache": self.compile_cache.to_json() if self.compile_cache else None} | (
                            {"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
 
     @classmethod
@@ -195,6 +135,7 @@ class CellResult:
             records=_each(VariantRecord, "results", data["results"]),
             properties=_each(PropertyRecord, "properties", data.get("properties") or []),
             rerun_failed=data.get("rerun_failed"),
+            compile_cache=CompileCache.from_json(data["compile_cache"]) if data.get("compile_cache") else None,
         )
 
     def write(self, path: Path) -> None:

@@ -8,7 +8,12 @@ passes is a strict XPASS whose reason names the case and says to update matrix.y
 
 Every test carries what the variant did in its ``user_properties`` and the recorder rewrites the cell's
 results file after each test (incell.recorder). A variant that hangs or kills the interpreter is recorded
-as an error naming the timeout or the signal (incell.crashes).
+as an error naming the timeout or the signal (incell.crashes), one whose module fails at import as an error
+naming that import (incell.repros).
+
+Tests are parametrized by (case, variant) alone (each looks its rule up in the cell context), and their ids
+are ``<case>-<variant>`` as matrix.yaml spells them, not ASCII-escaped as pytest would: what reads a case back
+from a test id (the recorder, the crash reporter, ``-k``) then gets matrix.yaml's, a non-ASCII one included.
 
 The property tests (incell/test_properties.py, marker ``property``) use the same rules with generated sizes;
 they parametrize themselves (incell.properties), and this plugin registers their hypothesis profiles.
@@ -16,18 +21,21 @@ they parametrize themselves (incell.properties), and this plugin registers their
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from flax_regressions.core.failure import first_line
+from flax_regressions.core.failure import Failure, first_line
 from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
-from flax_regressions.incell import crashes, faults, properties, recorder
+from flax_regressions.incell import cache_use, crashes, faults, properties, recorder
 from flax_regressions.incell.context import cell_context, configure_cell
-from flax_regressions.incell.repros import run_variant
-from flax_regressions.spec import matrix
+from flax_regressions.incell.repros import ReproImportError, run_variant
+from flax_regressions.running import compile_cache
+from flax_regressions.spec import matrix, repro_modules
 from flax_regressions.spec.model import MatrixError
 
 
@@ -60,6 +68,8 @@ def pytest_configure(config):
     if backend and backend not in the_matrix.backends:
         pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
     cell = _cell(config.getoption("--cell"), backend)
+    for name, value in compile_cache.settings().items():  # a run not started by run_cell (the project's own tests)
+        os.environ.setdefault(name, value)  # shares the cells' cache too; JAX reads these when it is imported
     crashes.configure(config, the_matrix)
     configure_cell(config, the_matrix, cell)
     path = config.getoption("--results-file")
@@ -77,6 +87,11 @@ def _cell(text: str | None, backend: str | None) -> CellId | None:
     if backend and cell.backend != backend:
         pytest.exit(f"error: --cell {text}: its backend is not --backend {backend}", returncode=2)
     return cell
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    """A case or variant id as it is (see the module docstring); None: pytest's own id for anything else."""
+    return val if argname in ("case", "variant") and isinstance(val, str) else None
 
 
 def pytest_generate_tests(metafunc):
@@ -98,14 +113,41 @@ def pytest_generate_tests(metafunc):
                     ),
                 )
             )
-        params.append(pytest.param(case, variant, rule, id=f"{case}-{variant}", marks=marks))
-    metafunc.parametrize(("case", "variant", "rule"), params)
+        params.append(pytest.param(case, variant, marks=marks))
+    metafunc.parametrize(("case", "variant"), params)
 
 
-def check_variant(case: str, variant: str, rule, node) -> None:
+def pytest_collection_finish(session):
+    """Count the compilation cache's work (importing JAX) before the first variant's timeout starts, in a run whose
+    variants import JAX anyway: a run of made-up cases (the harness's own tests) never pays for it."""
+    cases = {item.callspec.params["case"] for item in session.items
+             if {"conformance", "property"} & set(item.keywords) and hasattr(item, "callspec")}
+    if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_dir / f"{case}.py")
+                     for case in cases):
+        cache_use.listen()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Count what the compilation cache served the cell's own tests (the recorder sums it into the results file)."""
+    if not ({"conformance", "property"} & set(item.keywords)):
+        yield
+        return
+    with cache_use.counted() as counts:
+        yield
+    item.user_properties.append(("compile_cache", counts))
+
+
+def check_variant(case: str, variant: str, node) -> None:
     """Run the variant, record what it did, and hold it to its rule (see the module docstring)."""
     context = cell_context(node.config)
-    exc, duration = run_variant(context.matrix.repro_dir, case, variant)
+    rule = context.rule(case, variant)
+    try:
+        exc, duration = run_variant(context.matrix.repro_dir, case, variant)
+    except ReproImportError as error:  # the variant never ran: an error, whatever its rule says
+        record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0)
+        node.user_properties.extend(recorder.as_user_properties(record))
+        raise pytest.fail.Exception(str(error), pytrace=False) from None  # one line, not the import's traceback
     record = recorder.ran(case, variant, rule, exc, duration)
     node.user_properties.extend(recorder.as_user_properties(record))
     if rule is None:

@@ -37,13 +37,13 @@ def register_profiles() -> None:
 
 
 def parametrize(metafunc) -> None:
-    """Parametrize a property test by (case, variant, rule) with ids ``<case>-<variant>``, like the conformance
-    tests, but with no xfail: an unknown (no rule for these versions) is skipped, test_cases.py reports it."""
+    """Parametrize a property test by (case, variant), with the conformance tests' ids (incell.plugin), but with
+    no xfail: an unknown (no rule for these versions) is skipped, test_cases.py reports it."""
     params = []
     for case, variant, rule in cell_context(metafunc.config).expectations:
         marks = [] if rule is not None else [pytest.mark.skip(reason=f"unknown: no expectation for {case}-{variant}")]
-        params.append(pytest.param(case, variant, rule, id=f"{case}-{variant}", marks=marks))
-    metafunc.parametrize(("case", "variant", "rule"), params)
+        params.append(pytest.param(case, variant, marks=marks))
+    metafunc.parametrize(("case", "variant"), params)
 
 
 def _arguments(kwargs: dict) -> str:
@@ -57,9 +57,10 @@ def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dic
     return f"JAX_PLATFORMS={context.backend} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
 
 
-def check_example(config, case: str, variant: str, rule, kwargs: dict) -> None:
-    """Run one generated example and hold it to ``rule``; raise (for hypothesis to shrink) where it does not."""
+def check_example(config, case: str, variant: str, kwargs: dict) -> None:
+    """Run one generated example and hold it to its rule; raise (for hypothesis to shrink) where it does not."""
     context = cell_context(config)
+    rule = context.rule(case, variant)
     note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
     exc, _ = run_variant(context.matrix.repro_dir, case, variant, kwargs)
     if rule.expect == "pass":

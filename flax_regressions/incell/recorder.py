@@ -7,13 +7,16 @@ it for a test that took its worker down (``crashed``); either way the record tra
 
 from __future__ import annotations
 
+import os
 import platform
+from collections import Counter
 from datetime import datetime, timezone
 from importlib.metadata import distributions
 from pathlib import Path
 
 from flax_regressions.core.failure import Failure
-from flax_regressions.core.results import CellOutcome, CellResult, Outcome, PropertyRecord, ResultsError, VariantRecord
+from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
+from flax_regressions.core.results import CellOutcome, CellResult, CompileCache, ResultsError
 from flax_regressions.incell.context import cell_context
 from flax_regressions.spec.rules import Rule
 
@@ -104,6 +107,7 @@ class Recorder:
         self.properties: dict[tuple[str, str], PropertyRecord] = {}
         self.seen: set[tuple[str, str, str]] = set()  # (kind, case, variant) recorded by this run
         self.earlier_read = False
+        self.cache_counts: Counter = Counter()
 
     def _start_from_earlier(self) -> None:
         self.earlier_read = True
@@ -119,6 +123,7 @@ class Recorder:
             self.properties = {_key(p): p for p in earlier.properties}
 
     def pytest_runtest_logreport(self, report):
+        self.cache_counts.update(dict(report.user_properties).get("compile_cache") or {})
         if "conformance" in report.keywords:
             kind, record = "records", variant_record
         elif "property" in report.keywords:
@@ -142,7 +147,9 @@ class Recorder:
         context = cell_context(self.config)
         cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
                           platform=platform.platform(), packages=self.packages,
-                          started=self.earlier.started if self.earlier else self.started)
+                          started=self.earlier.started if self.earlier else self.started,
+                          compile_cache=CompileCache(os.environ.get("JAX_COMPILATION_CACHE_DIR"),
+                                                     self.cache_counts["requests"], self.cache_counts["served"]))
         cell.with_records(self.records.values(), self.properties.values(), complete, _now()).write(self.path)
 
 

@@ -1,8 +1,10 @@
 """The repro modules as the cell calls them: imported by path, one variant called and timed, and the versions it ran on.
 
 Repro modules are standalone scripts (``python repro/<case>.py``), not a package, so they are imported from
-their file. A module that fails at import is taken out of ``sys.modules`` again: the next variant of the case
-then fails with the same import error, not with a missing attribute of a half-imported module.
+their file. matrix.yaml's validation has compiled every module, but only an import shows a package missing
+from the cell's environment: a module that fails at import is ``ReproImportError``, one line naming the module,
+the line and the real error, and it is taken out of ``sys.modules`` again, so every variant of the case fails
+with that same error, never with a missing attribute of a half-imported module.
 """
 
 from __future__ import annotations
@@ -10,11 +12,18 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
+from flax_regressions.core.failure import first_line
+from flax_regressions.core.paths import shown_path
 from flax_regressions.core.results import Versions
+
+
+class ReproImportError(Exception):
+    """A repro module that failed at import: ``repro/<case>.py:LINE: import failed: <exception>: <message>``."""
 
 
 def installed_versions() -> Versions:
@@ -29,7 +38,7 @@ def installed_versions() -> Versions:
 
 
 def load_repro(repro_dir: Path, case: str) -> ModuleType:
-    """Import repro/<case>.py by path, once per process."""
+    """Import repro/<case>.py by path, once per process; ReproImportError when it fails (see the module docstring)."""
     name = f"repro_{case}"
     if name in sys.modules:
         return sys.modules[name]
@@ -38,9 +47,14 @@ def load_repro(repro_dir: Path, case: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         sys.modules.pop(name, None)
-        raise
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C, or the run ending: not the module's failure
+        frames = traceback.extract_tb(exc.__traceback__)
+        line = next((f.lineno for f in reversed(frames) if f.filename == spec.origin), None)  # the module's own line
+        where = f"{shown_path(spec.origin)}:{line}" if line else shown_path(spec.origin)
+        raise ReproImportError(f"{where}: import failed: {type(exc).__name__}: {first_line(exc)}") from exc
     return module
 
 

@@ -8,5 +8,5 @@ strict XPASS, and a fix that breaks fails with its own exception (see flax_regre
 from flax_regressions.incell.plugin import check_variant
 
 
-def test_variant(case, variant, rule, request):
-    check_variant(case, variant, rule, request.node)
+def test_variant(case, variant, request):
+    check_variant(case, variant, request.node)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from flax_regressions.incell.context import cell_context
 from flax_regressions.incell.properties import check_example, parametrize
-from flax_regressions.incell.repros import load_repro
+from flax_regressions.incell.repros import ReproImportError, load_repro
 
 
 def sizes(choices: dict) -> st.SearchStrategy[dict]:
@@ -42,18 +42,24 @@ def pytest_generate_tests(metafunc):
         parametrize(metafunc)
 
 
+def loaded(pytestconfig, case: str):
+    """The case's repro module; a module that fails at import fails the test with that one line (incell.repros)."""
+    try:
+        return load_repro(cell_context(pytestconfig).matrix.repro_dir, case)
+    except ReproImportError as exc:
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None  # one line, not the import's traceback
+
+
 @pytest.mark.property
 @given(data=st.data())
-def test_property(case, variant, rule, pytestconfig, data):
-    repro = load_repro(cell_context(pytestconfig).matrix.repro_dir, case)
-    kwargs = data.draw(sizes(repro.PROPERTY_SIZES), label="kwargs")
-    check_example(pytestconfig, case, variant, rule, kwargs)
+def test_property(case, variant, pytestconfig, data):
+    kwargs = data.draw(sizes(loaded(pytestconfig, case).PROPERTY_SIZES), label="kwargs")
+    check_example(pytestconfig, case, variant, kwargs)
 
 
 def test_every_case_has_sizes(pytestconfig):
-    the_matrix = cell_context(pytestconfig).matrix
-    for case, variants in the_matrix.cases.items():
-        repro = load_repro(the_matrix.repro_dir, case)
+    for case, variants in cell_context(pytestconfig).matrix.cases.items():
+        repro = loaded(pytestconfig, case)
         assert isinstance(getattr(repro, "PROPERTY_SIZES", None), dict), f"repro/{case}.py defines no PROPERTY_SIZES"
         for names, values in repro.PROPERTY_SIZES.items():
             assert values, f"repro/{case}.py PROPERTY_SIZES: {names}: no values to draw from"

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flax_regressions.core.failure import Failure, normalized
-from flax_regressions.core.results import Outcome, VariantRecord
+from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.render.markdown import shown_message, table
 from flax_regressions.tools.bugreport.environment import failure_of
 from flax_regressions.tools.bugreport.known import Pair, Recorded, flax_where, version_key

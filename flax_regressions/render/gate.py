@@ -1,6 +1,12 @@
-"""The gate's verdict for a person: what the upgrade changes, section by section, ready for a job summary."""
+"""The gate's verdict for a person: what the upgrade changes, section by section, ready for a job summary.
+
+A gate whose --to is older than its --from is a downgrade, which its first line says: the same changes read
+the other way round (a "bug that goes away" is one the older release never had).
+"""
 
 from __future__ import annotations
+
+from packaging.version import InvalidVersion, Version
 
 from flax_regressions.render.markdown import shown_message, table
 from flax_regressions.tools.gate import CHANGES
@@ -8,16 +14,18 @@ from flax_regressions.tools.gate import CHANGES
 
 def render(verdict: dict) -> str:
     a, b, backend = verdict.get("from") or {}, verdict.get("to") or {}, verdict["backend"]
-    title = f"## Flax upgrade gate: {a.get('flax') or a.get('requested')} → {b.get('flax') or b.get('requested')} ({backend})"
+    old, new = a.get("flax") or a.get("requested"), b.get("flax") or b.get("requested")
+    move = "downgrade" if _older(new, old) else "upgrade"
+    title = f"## Flax {move} gate: {old} → {new} ({backend})"
     if verdict["verdict"] == "error":
         return f"{title}\n\n⚠️ **No verdict** (exit 2): {verdict['reason']}\n"
     counts = {k: sum(c["change"] == k for c in verdict["changes"]) for k in CHANGES}
     if verdict["breaking"]:
         parts = [f"{counts['fix_breaks']} fix(es) stop working"] * bool(counts["fix_breaks"])
         parts += [f"{counts['bug_appears']} bug(s) start reproducing"] * bool(counts["bug_appears"])
-        head = f"❌ **The upgrade breaks {verdict['breaking']} variant(s)** (exit 1): {', '.join(parts)}."
+        head = f"❌ **The {move} breaks {verdict['breaking']} variant(s)** (exit 1): {', '.join(parts)}."
     else:
-        head = "✅ **The upgrade breaks nothing** (exit 0)."
+        head = f"✅ **The {move} breaks nothing** (exit 0)."
     lines = [title, "", head, ""] + table(["", "from", "to"], [
         [name, str(a.get(name)), str(b.get(name))] for name in ("flax", "jax", "jaxlib")])
     for key, (heading, _, _) in CHANGES.items():
@@ -31,6 +39,14 @@ def render(verdict: dict) -> str:
     if verdict["not_compared"]:
         lines.append(f"Skipped on one side, not compared: {', '.join(verdict['not_compared'])}.")
     return "\n".join(lines) + "\n"
+
+
+def _older(a: str | None, b: str | None) -> bool:
+    """Whether release ``a`` is older than ``b``; False when either is not a version (``latest`` before it ran)."""
+    try:
+        return Version(a) < Version(b)
+    except (InvalidVersion, TypeError):
+        return False
 
 
 def _droppable_note(key: str, change: dict) -> str:

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-MESSAGE_LIMIT = 120  # characters of an exception message in a table cell; the JSON keeps it whole
+MESSAGE_LIMIT = 120  # characters of an exception message in a document; the JSON keeps it whole
 
 
 def escaped(text: str) -> str:
@@ -14,11 +14,22 @@ def escaped(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def shortened(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
+    """A message as every document shows it: without its trailing documentation link, cut at ``limit``.
+
+    An exception's first line can be a megabyte (a whole array in the message); a table cell, a job summary or a
+    terminal line gets its start, and the JSON files keep it whole. Linear in the message's length, whatever it holds.
+    """
+    message = message or ""
+    head, _, tail = message.rpartition("(")
+    if re.fullmatch(r"https?://[^)]*\)", tail):
+        message = head.rstrip()
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
 def shown_message(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
-    """A message for a table cell: without its trailing documentation link, cut at ``limit``, pipes escaped."""
-    message = re.sub(r"\s*\(https?://[^)]*\)$", "", message or "")
-    message = message if len(message) <= limit else message[:limit - 3] + "..."
-    return escaped(message)
+    """A message for a table cell: shortened, pipes escaped."""
+    return escaped(shortened(message, limit))
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flax_regressions.core.merged import Row
-from flax_regressions.core.results import Outcome
+from flax_regressions.core.records import Outcome
 from flax_regressions.core.variant import is_bug
-from flax_regressions.render.markdown import escaped, table
+from flax_regressions.render.markdown import escaped, shortened, table
 
 
 def verdict_text(row: Row) -> str:
@@ -18,13 +18,13 @@ def verdict_text(row: Row) -> str:
 def _record_text(row: Row) -> str:
     record = row.record
     bug = is_bug(record.variant)
-    failure = record.exception or ""
+    failure, message = record.exception or "", shortened(record.message)
     if row.property_failure:
-        return f"❌ fails over generated sizes: {row.property_failure}"
+        return f"❌ fails over generated sizes: {shortened(row.property_failure)}"
     if record.outcome in (Outcome.MISSING, Outcome.ERROR):
-        return f"❌ {record.outcome.value}: {record.message}"
+        return f"❌ {record.outcome.value}: {message}"
     if record.outcome is Outcome.SKIPPED:
-        return f"⏭ skipped: {record.message}"
+        return f"⏭ skipped: {message}"
     if record.expected in ("unknown", None):
         return f"❓ unknown: {record.outcome.value}{' ' + failure if failure else ''}; add an expectation"
     if record.expected == "fail":
@@ -32,10 +32,10 @@ def _record_text(row: Row) -> str:
             return "✅ bug reproduces" if bug else f"✅ fix broken, as recorded ({failure})"
         if record.outcome is Outcome.PASSED:
             return "❌ bug gone: update matrix.yaml" if bug else "❌ fix works again: update matrix.yaml"
-        return f"❌ fails differently: {failure}: {record.message}"
+        return f"❌ fails differently: {failure}: {message}"
     if record.as_expected:
         return "✅ bug absent" if bug else "✅ fix works"
-    return f"❌ bug appeared: {failure}" if bug else f"❌ fix broken: {failure}: {record.message}"
+    return f"❌ bug appeared: {failure}" if bug else f"❌ fix broken: {failure}: {message}"
 
 
 def summary_lines(rows: list[Row]) -> list[str]:

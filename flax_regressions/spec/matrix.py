@@ -8,7 +8,6 @@ its value stands on, and the field: ``matrix.yaml:42: cases.rnn_jit.variants.bug
 
 from __future__ import annotations
 
-import ast
 import re
 from itertools import combinations, product
 from pathlib import Path
@@ -19,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from flax_regressions.core import variant as variant_name
 from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.spec import repro_modules
 from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
 from flax_regressions.spec.rules import Rule, probe_versions
 
@@ -118,6 +118,8 @@ class _Reader:
         cases, upstream = {}, {}
         for case, node in self.mapping(top["cases"], "cases").items():
             cases[case], upstream[case] = self.case(case, node, backends)
+        if not cases:
+            self.fail(top["cases"], "cases", "no case: a matrix without cases checks nothing")
         self.check_repro_modules(top["cases"], cases)
         return Matrix(python, current, flax, backends, cases, upstream, self.repro_dir)
 
@@ -152,6 +154,8 @@ class _Reader:
                 self.fail(rules_node, vwhere, "no expectation: give at least one rule")
             self.check_disjoint(rules_node, vwhere, rules)
             variants[variant] = rules
+        if not variants:
+            self.fail(fields["variants"], f"{where}.variants", "no variant: a case without variants checks nothing")
         upstream = self.scalar(fields["upstream"], f"{where}.upstream") if "upstream" in fields else ""
         return variants, upstream
 
@@ -213,14 +217,22 @@ class _Reader:
                     )
 
     def check_repro_modules(self, node, cases: dict) -> None:
-        """Every case has repro/<case>.py, and its bug/fix functions and the matrix's variants are the same set."""
+        """Every case names a module, repro/<case>.py, that compiles, and its bug/fix functions and the matrix's
+        variants are the same set (see spec.repro_modules)."""
         entries = dict((k.value, (k, v)) for k, v in node.value)
         for case, variants in cases.items():
             key_node, value_node = entries[case]
+            why = repro_modules.id_problem(case)
+            if why:
+                self.fail(key_node, f"cases.{case}", why)
             module = self.repro_dir / f"{case}.py"
+            shown = module.relative_to(self.repro_dir.parent)
             if not module.exists():
-                self.fail(key_node, f"cases.{case}", f"unknown case: no module {module.relative_to(self.repro_dir.parent)}")
-            defined = variant_functions(module)
+                self.fail(key_node, f"cases.{case}", f"unknown case: no module {shown}")
+            try:
+                defined = repro_modules.variant_functions(module)
+            except repro_modules.ModuleProblem as exc:
+                self.fail(key_node, f"cases.{case}", f"{shown}{f':{exc.line}' if exc.line else ''}: {exc.what}")
             variant_nodes = dict((k.value, k) for k, _ in self.mapping(value_node, f"cases.{case}")["variants"].value)
             for variant in variants:
                 if variant not in defined:
@@ -228,9 +240,3 @@ class _Reader:
             for variant in defined:
                 if variant not in variants:
                     self.fail(value_node, f"cases.{case}.variants.{variant}", f"variant without an expectation: repro/{case}.py defines {variant}()")
-
-
-def variant_functions(module: Path) -> list[str]:
-    """The variant functions a repro module defines, in order, read with ast (no import, no Flax)."""
-    tree = ast.parse(module.read_text(), filename=str(module))
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and variant_name.NAME.match(n.name)]

@@ -1,4 +1,5 @@
-"""Flax releases on the package registry: which exist, when each was published, which is the latest.
+"""Flax releases on the package registry: which exist, when each was published, which is the latest, which were
+yanked and why.
 
 An environment for a Flax release is resolved as the registry stood the day after that release was
 published (``cutoff``): the same JAX and dependencies on every run and every machine, chosen by one rule
@@ -27,18 +28,22 @@ class RegistryUnreachable(RegistryError):
     """The registry could not be reached: this says nothing about the release asked for."""
 
 
-@cache
-def published(package: str = "flax") -> dict[str, tuple[datetime, str]]:
-    """Every non-yanked release with files: version -> (first upload time, requires_python)."""
+def _project(package: str) -> dict:
+    """The registry's JSON for a package: every release, every file."""
     url = PYPI_JSON.format(package=package)
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            data = json.load(response)
+            return json.load(response)
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise RegistryUnreachable(f"cannot reach the package registry ({url}): {reason}") from None
+
+
+@cache
+def published(package: str = "flax") -> dict[str, tuple[datetime, str]]:
+    """Every non-yanked release with files: version -> (first upload time, requires_python)."""
     out = {}
-    for raw, files in data["releases"].items():
+    for raw, files in _project(package)["releases"].items():
         files = [f for f in files if not f.get("yanked")]
         if not files:
             continue
@@ -49,6 +54,16 @@ def published(package: str = "flax") -> dict[str, tuple[datetime, str]]:
         uploaded = min(datetime.fromisoformat(f["upload_time_iso_8601"].replace("Z", "+00:00")) for f in files)
         out[raw] = (uploaded, files[0].get("requires_python") or "")
     return out
+
+
+@cache
+def yanked(package: str = "flax") -> dict[str, str]:
+    """Every release whose files were all yanked: version -> the registry's reason ("" when none was given).
+
+    Asked only to explain a release that is not in ``published``, so it costs a second request only then.
+    """
+    return {raw: (files[0].get("yanked_reason") or "").strip() for raw, files in _project(package)["releases"].items()
+            if files and all(f.get("yanked") for f in files)}
 
 
 def releases(python: str, package: str = "flax") -> list[str]:
@@ -67,8 +82,12 @@ def resolve(requested: str, python: str) -> str:
     if requested == "latest":
         return available[-1]
     if requested not in published():
-        near = sorted(available, key=lambda v: _distance(v, requested))[:3]
-        raise RegistryError(f"flax {requested} is not a release on the registry (nearest: {', '.join(sorted(near, key=Version))})")
+        near = ", ".join(sorted(sorted(available, key=lambda v: _distance(v, requested))[:3], key=Version))
+        reason = yanked().get(requested)
+        if reason is not None:
+            raise RegistryError(f"flax {requested} is yanked on the registry (reason: {reason or 'none given'}); "
+                                f"a yanked release is never installed (nearest: {near})")
+        raise RegistryError(f"flax {requested} is not a release on the registry (nearest: {near})")
     if requested not in available:
         raise RegistryError(f"flax {requested} does not support Python {python} (requires-python {published()[requested][1]})")
     return requested

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flax_regressions.core import status
 from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Outcome, VariantRecord, cell_file
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, cell_file
 from flax_regressions.core.variant import is_bug, kind
 from flax_regressions.running import cells
 from flax_regressions.spec import releases

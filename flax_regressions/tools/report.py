@@ -13,11 +13,10 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
 from flax_regressions.core.merged import Row, write_merged
-from flax_regressions.core.results import (
-    CellId, CellOutcome, CellResult, Outcome, VariantRecord, Versions, cell_file, load_cells,
-)
+from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions, cell_file, load_cells
 from flax_regressions.spec.model import Matrix
 
 

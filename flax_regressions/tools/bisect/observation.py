@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flax_regressions.core.failure import Failure
-from flax_regressions.core.results import Outcome, VariantRecord
+from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.tools.bisect.search import UNINSTALLABLE
 
 

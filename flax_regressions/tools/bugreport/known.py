@@ -11,9 +11,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.merged import load_merged
-from flax_regressions.core.results import CellOutcome, Outcome, ResultsError, VariantRecord, load_cells
+from flax_regressions.core.paths import RESULTS_DIR, shown_path
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellOutcome, ResultsError, load_cells
 from flax_regressions.core.variant import is_bug
 from flax_regressions.running import cells
 from flax_regressions.spec import releases

@@ -1,0 +1,90 @@
+"""What one variant did in one cell: the records a results file holds, each owning its JSON.
+
+A record is read field by field against its declared type, so a file from another tool (or a hand-edited
+one) is refused with the field that is wrong rather than shown as "unknown: None" (see core.results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from enum import Enum
+
+from flax_regressions.core.failure import Failure
+
+
+class Outcome(str, Enum):
+    """What one variant did in one cell."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # it raised: the exception and message say how
+    SKIPPED = "skipped"
+    ERROR = "error"  # the harness could not tell: a hang, a crash, a setup error, a cell that could not run
+    MISSING = "missing"  # no record: the run stopped first, or never started
+
+
+_JSON_TYPES = {"str": str, "str | None": (str, type(None)), "bool": bool, "float | None": (int, float, type(None)),
+               "float": (int, float), "Outcome": str}
+
+
+def checked(data, fields_of) -> dict:
+    """The fields of ``data`` a dataclass declares, each checked against its type; ValueError says which is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object, found {type(data).__name__}")
+    out = {}
+    for f in fields(fields_of):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ValueError(f"no {f.name!r}")
+            continue
+        if f.type in _JSON_TYPES and not isinstance(data[f.name], _JSON_TYPES[f.type]):
+            raise ValueError(f"{f.name!r} is {type(data[f.name]).__name__}, not {f.type}")
+        out[f.name] = data[f.name]
+    return out
+
+
+class _Record:
+    """A record's JSON is its fields, the outcome by its value; keys it does not know are ignored on reading."""
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
+
+    @classmethod
+    def from_json(cls, data: dict):
+        values = checked(data, cls)
+        return cls(**values | {"outcome": Outcome(values["outcome"])})
+
+
+@dataclass(frozen=True)
+class VariantRecord(_Record):
+    """What one variant did in one cell, and whether that is what matrix.yaml expects there."""
+
+    case: str
+    variant: str
+    outcome: Outcome
+    exception: str | None = None
+    message: str | None = None
+    expected: str | None = None  # "pass", "fail", "unknown" (no rule), or None (nothing was held to a rule)
+    expected_detail: str | None = None
+    as_expected: bool = False
+    duration_s: float | None = None
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(self.exception, self.message)
+
+
+@dataclass(frozen=True)
+class PropertyRecord(_Record):
+    """One property test (a variant over generated sizes): passed, failed (with the command that reruns
+    the shrunk example), skipped or error. Kept apart: it never stands in for the variant's record."""
+
+    case: str
+    variant: str
+    outcome: Outcome
+    message: str | None = None
+    reproduce: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def broken(self) -> bool:
+        return self.outcome in (Outcome.FAILED, Outcome.ERROR)

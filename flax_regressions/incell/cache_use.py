@@ -1,0 +1,46 @@
+"""What JAX's persistent compilation cache did during one test: compilations that asked it, and those it served.
+
+Counted from JAX's own monitoring events (``/jax/compilation_cache/compile_requests_use_cache`` and
+``.../cache_hits``, recorded by jax/_src/compiler.py in every release the suite runs), in the process that
+runs the variant. The listener is set up (which imports JAX) once the run knows it will run variants, before
+the first one starts: never inside a variant's timeout (incell.faults), never in a run of other tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+
+REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
+SERVED = "/jax/compilation_cache/cache_hits"
+
+_seen: Counter = Counter()
+_listening = False
+
+
+def _count(event: str, *args, **kwargs) -> None:
+    if event in (REQUESTS, SERVED):
+        _seen[event] += 1
+
+
+def listen() -> None:
+    """Count JAX's cache events from now on in this process (nothing to count where JAX is not installed)."""
+    global _listening
+    if _listening:
+        return
+    try:
+        from jax import monitoring
+    except ImportError:
+        return
+    monitoring.register_event_listener(_count)
+    _listening = True
+
+
+@contextmanager
+def counted():
+    """Yield a dict that holds, once the block ends, the block's ``requests`` and ``served`` counts."""
+    before, delta = Counter(_seen), {}
+    try:
+        yield delta
+    finally:
+        delta.update(requests=_seen[REQUESTS] - before[REQUESTS], served=_seen[SERVED] - before[SERVED])

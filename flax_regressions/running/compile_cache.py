@@ -1,0 +1,37 @@
+"""JAX's persistent compilation cache for every cell: most of a warm cell's time is XLA compiling the same
+programs again, and the cache serves them from disk instead.
+
+One directory (``.jax-cache/``, git-ignored) is shared by every cell, gate side, bisect probe and sweep
+cell. That is safe because JAX's own cache key covers what makes a compiled program differ: the jaxlib
+version, the backend's platform and its version, the XLA flags, the compile options and the program itself
+(jax/_src/cache_key.py, the same from JAX 0.4.35 to 0.12), and our environments pin jax and jaxlib to one
+release. Two releases never read each other's entries; they only share the directory.
+
+JAX reads and writes the cache with its errors turned into warnings (``jax_raise_persistent_cache_errors``
+is off by default): a corrupted entry is compiled again, an unwritable directory is not written. The
+harness's tests hold both (tests/test_compile_cache.py). ``FLAX_REGRESSIONS_COMPILE_CACHE=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flax_regressions.core.paths import COMPILE_CACHE_DIR
+
+SWITCH = "FLAX_REGRESSIONS_COMPILE_CACHE"
+
+
+def is_on(environ=os.environ) -> bool:
+    return environ.get(SWITCH, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def settings(directory: Path = COMPILE_CACHE_DIR, environ=os.environ) -> dict[str, str]:
+    """The environment variables that turn the cache on for a cell (none when it is off)."""
+    if not is_on(environ):
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(directory),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # the default 1 s would skip nearly every program here
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }

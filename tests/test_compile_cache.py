@@ -1,0 +1,55 @@
+"""The persistent compilation cache never fails or changes a cell: a real cell (the latest Flax, this venv) is
+run on a fresh cache, then on the same cache with every entry corrupted, then with a cache it cannot write.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from flax_regressions.core.paths import ROOT
+from flax_regressions.core.results import CellId, CellResult
+from flax_regressions.running import cells, compile_cache
+
+CELL = CellId("latest", "cpu")
+
+
+def run_cell(tmp_path, name: str, cache_env: dict) -> CellResult:
+    cells_dir = tmp_path / name
+    command = cells.pytest_command(sys.executable, CELL, ["-m", "conformance", "-k", "layernorm_vmap", "-q"],
+                                   cells_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")} | {"JAX_PLATFORMS": "cpu"} | cache_env
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return CellResult.load(cells_dir / f"{CELL}.json")
+
+
+def outcomes(result: CellResult) -> list[tuple]:
+    return [(r.case, r.variant, r.outcome, r.exception, r.message, r.as_expected) for r in result.records]
+
+
+def test_the_switch_turns_the_cache_off():
+    assert compile_cache.settings(environ={})["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    assert compile_cache.settings(environ={compile_cache.SWITCH: "off"}) == {}
+
+
+def test_a_corrupted_or_unwritable_cache_never_fails_or_changes_a_cell(tmp_path):
+    cache = tmp_path / "cache"
+    fresh = run_cell(tmp_path, "fresh", compile_cache.settings(cache, environ={}))
+    assert fresh.compile_cache.directory == str(cache) and fresh.compile_cache.requests > 0
+    entries = [path for path in cache.iterdir() if path.name.endswith("-cache")]
+    assert entries, "the first run wrote no cache entry"
+
+    for path in entries[::2]:  # every other one: the rest are served, so the count is seen working too
+        path.write_bytes(b"\x00not an executable" * 7)
+    corrupted = run_cell(tmp_path, "corrupted", compile_cache.settings(cache, environ={}))
+    assert outcomes(corrupted) == outcomes(fresh)
+    assert 0 < corrupted.compile_cache.served < corrupted.compile_cache.requests
+
+    # Read-only: a directory under a regular file cannot be created or written, even by root (CI runs as root,
+    # and root writes into a chmod 555 directory regardless).
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    unwritable = run_cell(tmp_path, "unwritable", compile_cache.settings(a_file / "cache", environ={}))
+    assert outcomes(unwritable) == outcomes(fresh) and unwritable.compile_cache.served == 0
