@@ -34,6 +34,13 @@ def test_the_switch_turns_the_cache_off():
     assert compile_cache.settings(environ={compile_cache.SWITCH: "off"}) == {}
 
 
+def test_the_cache_is_off_for_the_jax_releases_whose_cache_changed_results():
+    """Measured: JAX 0.5.1 and 0.5.3 compute other numbers for vmap_while_loop's workarounds from the cache."""
+    assert not compile_cache.trusted("0.5.1") and not compile_cache.trusted("0.5.3")
+    assert not compile_cache.trusted("0.6.0") and not compile_cache.trusted(None)  # not measured
+    assert compile_cache.trusted("0.4.35") and compile_cache.trusted("0.7.0") and compile_cache.trusted("0.12.0.1")
+
+
 def test_a_corrupted_or_unwritable_cache_never_fails_or_changes_a_cell(tmp_path):
     cache = tmp_path / "cache"
     fresh = run_cell(tmp_path, "fresh", compile_cache.settings(cache, environ={}))

@@ -33,7 +33,7 @@ from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
 from flax_regressions.incell import cache_use, crashes, faults, properties, recorder
 from flax_regressions.incell.context import cell_context, configure_cell
-from flax_regressions.incell.repros import ReproImportError, run_variant
+from flax_regressions.incell.repros import ReproImportError, installed_versions, run_variant
 from flax_regressions.running import compile_cache
 from flax_regressions.spec import matrix, repro_modules
 from flax_regressions.spec.model import MatrixError
@@ -68,13 +68,24 @@ def pytest_configure(config):
     if backend and backend not in the_matrix.backends:
         pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
     cell = _cell(config.getoption("--cell"), backend)
-    for name, value in compile_cache.settings().items():  # a run not started by run_cell (the project's own tests)
-        os.environ.setdefault(name, value)  # shares the cells' cache too; JAX reads these when it is imported
+    _compile_cache()
     crashes.configure(config, the_matrix)
     configure_cell(config, the_matrix, cell)
     path = config.getoption("--results-file")
     if path and not hasattr(config, "workerinput"):  # only the controller writes under pytest-xdist
         config.pluginmanager.register(recorder.Recorder(config, Path(path)), "flax-regressions-recorder")
+
+
+def _compile_cache() -> None:
+    """Turn JAX's persistent compilation cache on for this run, or off where the installed JAX cannot be trusted
+    with it (running.compile_cache). Environment variables, set before JAX is imported: JAX reads them then, and
+    pytest-xdist's workers inherit them."""
+    if compile_cache.trusted(installed_versions().jax):
+        for name, value in compile_cache.settings().items():
+            os.environ.setdefault(name, value)
+    else:
+        for name in compile_cache.VARIABLES:
+            os.environ.pop(name, None)
 
 
 def _cell(text: str | None, backend: str | None) -> CellId | None:

@@ -148,9 +148,15 @@ class Recorder:
         cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
                           platform=platform.platform(), packages=self.packages,
                           started=self.earlier.started if self.earlier else self.started,
-                          compile_cache=CompileCache(os.environ.get("JAX_COMPILATION_CACHE_DIR"),
-                                                     self.cache_counts["requests"], self.cache_counts["served"]))
+                          compile_cache=self.compile_cache())
         cell.with_records(self.records.values(), self.properties.values(), complete, _now()).write(self.path)
+
+    def compile_cache(self) -> CompileCache:
+        """The cache as this run had it; off means no counts (JAX 0.5 counts requests even with no directory)."""
+        directory = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if not directory:
+            return CompileCache()
+        return CompileCache(directory, self.cache_counts["requests"], self.cache_counts["served"])
 
 
 def _key(record) -> tuple[str, str]:

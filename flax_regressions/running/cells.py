@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flax_regressions.core.paths import CELLS_DIR, ENVS_DIR, ROOT
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError, cell_file
-from flax_regressions.running import compile_cache, envs
+from flax_regressions.running import envs
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
 
@@ -115,7 +115,7 @@ def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] 
         return _not_rerun(path, cell, _install_reason(cell, exc))
     except (envs.EnvError, releases.RegistryError) as exc:
         return _not_run(path, cell, CellOutcome.ERROR, _install_reason(cell, exc))
-    runner(pytest_command(python, cell, list(extra), cells_dir), {"JAX_PLATFORMS": backend} | compile_cache.settings())
+    runner(pytest_command(python, cell, list(extra), cells_dir), {"JAX_PLATFORMS": backend})
     try:
         return CellResult.load(path)
     except ResultsError as exc:

@@ -10,6 +10,12 @@ release. Two releases never read each other's entries; they only share the direc
 JAX reads and writes the cache with its errors turned into warnings (``jax_raise_persistent_cache_errors``
 is off by default): a corrupted entry is compiled again, an unwritable directory is not written. The
 harness's tests hold both (tests/test_compile_cache.py). ``FLAX_REGRESSIONS_COMPILE_CACHE=off`` turns it off.
+
+But a working cache can be wrong: with JAX 0.5.1 and 0.5.3 the vmap_while_loop workarounds compute other
+numbers when their programs come from the cache (even a fresh one, within one run), and pass without it.
+JAX 0.4.35, 0.7.0 and 0.12.0.1 give the same results either way. The releases in between were not
+measured, so the cache stays off for every JAX after 0.4.35 and before 0.7.0 (``UNTRUSTED``). The cell
+decides it itself, from its installed JAX, before JAX is imported (incell.plugin).
 """
 
 from __future__ import annotations
@@ -17,13 +23,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+
 from flax_regressions.core.paths import COMPILE_CACHE_DIR
 
 SWITCH = "FLAX_REGRESSIONS_COMPILE_CACHE"
+UNTRUSTED = SpecifierSet(">0.4.35,<0.7.0")  # JAX releases whose cache changed results, or that were not measured
+VARIABLES = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")
 
 
 def is_on(environ=os.environ) -> bool:
     return environ.get(SWITCH, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def trusted(jax: str | None) -> bool:
+    """Whether the cache gives the same results as no cache with this JAX release (see the module docstring)."""
+    return jax is not None and jax not in UNTRUSTED
 
 
 def settings(directory: Path = COMPILE_CACHE_DIR, environ=os.environ) -> dict[str, str]:
