@@ -11,11 +11,12 @@ JAX reads and writes the cache with its errors turned into warnings (``jax_raise
 is off by default): a corrupted entry is compiled again, an unwritable directory is not written. The
 harness's tests hold both (tests/test_compile_cache.py). ``FLAX_REGRESSIONS_COMPILE_CACHE=off`` turns it off.
 
-But a working cache can be wrong: with JAX 0.5.1 and 0.5.3 the vmap_while_loop workarounds compute other
-numbers when their programs come from the cache (even a fresh one, within one run), and pass without it.
-JAX 0.4.35, 0.7.0 and 0.12.0.1 give the same results either way. The releases in between were not
-measured, so the cache stays off for every JAX after 0.4.35 and before 0.7.0 (``UNTRUSTED``). The cell
-decides it itself, from its installed JAX, before JAX is imported (incell.plugin).
+But a working cache can be wrong. Every variant of every case was run with each release's own JAX, once
+without the cache and twice with a fresh one: JAX 0.5.1, 0.5.3 and 0.6.0 gave other results from the cache
+(vmap_while_loop's variants disagree with their unrolled reference once served from the cache), while 0.4.35
+and every JAX from 0.6.2 to 0.12.0.1 gave the same results all three times. Releases before 0.6.2 other than
+0.4.35 were either wrong or not measured, so the cache stays off for them (``UNTRUSTED``). The cell decides it
+itself, from its installed JAX, before JAX is imported (incell.plugin).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from packaging.specifiers import SpecifierSet
 from flax_regressions.core.paths import COMPILE_CACHE_DIR
 
 SWITCH = "FLAX_REGRESSIONS_COMPILE_CACHE"
-UNTRUSTED = SpecifierSet(">0.4.35,<0.7.0")  # JAX releases whose cache changed results, or that were not measured
+UNTRUSTED = SpecifierSet("<0.6.2,!=0.4.35")  # JAX releases whose cache changed results, or that were not measured
 VARIABLES = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")
 
