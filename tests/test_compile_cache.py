@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from flax_regressions.core.paths import ROOT
 from flax_regressions.core.results import CellId, CellResult

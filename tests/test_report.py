@@ -11,7 +11,7 @@ from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versi
 from flax_regressions.render import matrix_table
 from flax_regressions.spec import matrix
 from flax_regressions.tools import report
-from tests.test_matrix import GOOD, write
+from tests.test_matrix import write
 
 
 @pytest.fixture

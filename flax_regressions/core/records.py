@@ -22,24 +22,25 @@ class Outcome(str, Enum):
     MISSING = "missing"  # no record: the run stopped first, or never started
 
 
-_JSON_TYPES = {"str": str, "str | None": (str, type(None)), "bool": bool, "float | None": (int, float, type(None)),
+NONE = type(None)
+_JSON_TYPES = {"str": str, "str | None": (str, NONE), "bool": bool, "float | None": (int, float, NONE),
                "float": (int, float), "Outcome": str}
 
 
-def checked(data, fields_of) -> dict:
-    """The fields of ``data`` a dataclass declares, each checked against its type; ValueError says which is wrong."""
+def checked(data, types: dict, required) -> dict:
+    """The entries of ``data`` that ``types`` names, each an instance of its type(s), the ``required`` ones
+    present: the one schema check of every results file (records here, cells in core.results). ValueError
+    says which entry is wrong."""
     if not isinstance(data, dict):
         raise ValueError(f"expected an object, found {type(data).__name__}")
-    out = {}
-    for f in fields(fields_of):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise ValueError(f"no {f.name!r}")
-            continue
-        if f.type in _JSON_TYPES and not isinstance(data[f.name], _JSON_TYPES[f.type]):
-            raise ValueError(f"{f.name!r} is {type(data[f.name]).__name__}, not {f.type}")
-        out[f.name] = data[f.name]
-    return out
+    for name in required:
+        if name not in data:
+            raise ValueError(f"no {name!r}")
+    for name, kind in types.items():
+        if name in data and not isinstance(data[name], kind):
+            kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f"{name!r} is {type(data[name]).__name__}, not {kinds}")
+    return {name: data[name] for name in types if name in data}
 
 
 class _Record:
@@ -50,7 +51,8 @@ class _Record:
 
     @classmethod
     def from_json(cls, data: dict):
-        values = checked(data, cls)
+        values = checked(data, {f.name: _JSON_TYPES.get(f.type, object) for f in fields(cls)},
+                         [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING])
         return cls(**values | {"outcome": Outcome(values["outcome"])})
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.files import write_json
-from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
+from flax_regressions.core.records import NONE, PropertyRecord, VariantRecord, checked
 
 SCHEMA = 1  # files from before the schema field have the same layout and load as version 1
 
@@ -68,8 +68,9 @@ class CompileCache:
         return cls(data.get("directory"), int(data.get("requests") or 0), int(data.get("served") or 0))
 
 
-_CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": str,
-                "versions": dict, "packages": dict, "properties": list, "rerun_failed": str, "compile_cache": dict}
+_CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": (str, NONE),
+                "versions": (dict, NONE), "packages": (dict, NONE), "properties": (list, NONE),
+                "rerun_failed": (str, NONE), "compile_cache": (dict, NONE)}
 _REQUIRED = ("cell", "cell_outcome", "complete", "results")
 
 
@@ -123,10 +124,7 @@ class CellResult:
 
     @classmethod
     def from_json(cls, data: dict) -> "CellResult":
-        for key, kind in _CELL_FIELDS.items():
-            value = data.get(key)
-            if not isinstance(value, kind) and not (value is None and key not in _REQUIRED):
-                raise ValueError(f"{key!r} is {type(value).__name__}, not {kind.__name__}")
+        checked(data, _CELL_FIELDS, _REQUIRED)
         return cls(
             cell=CellId.parse(data["cell"]), outcome=CellOutcome(data["cell_outcome"]), reason=data.get("reason"),
             complete=data["complete"], versions=Versions.from_json(data.get("versions") or {}),

@@ -131,8 +131,7 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_finish(session):
     """Count the compilation cache's work (importing JAX) before the first variant's timeout starts, in a run whose
     variants import JAX anyway: a run of made-up cases (the harness's own tests) never pays for it."""
-    cases = {item.callspec.params["case"] for item in session.items
-             if {"conformance", "property"} & set(item.keywords) and hasattr(item, "callspec")}
+    cases = {item.callspec.params["case"] for item in session.items if _runs_a_variant(item)}
     if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_dir / f"{case}.py")
                      for case in cases):
         cache_use.listen()
@@ -141,12 +140,17 @@ def pytest_collection_finish(session):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Count what the compilation cache served the cell's own tests (the recorder sums it into the results file)."""
-    if not ({"conformance", "property"} & set(item.keywords)):
+    if not _runs_a_variant(item):
         yield
         return
     with cache_use.counted() as counts:
         yield
     item.user_properties.append(("compile_cache", counts))
+
+
+def _runs_a_variant(item) -> bool:
+    """A conformance or property test: one of the cell's own, parametrized by its case and variant."""
+    return bool({"conformance", "property"} & set(item.keywords)) and hasattr(item, "callspec")
 
 
 def check_variant(case: str, variant: str, node) -> None:

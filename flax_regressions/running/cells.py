@@ -35,18 +35,16 @@ def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None =
 
 
 def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path) -> envs.EnvSpec | None:
-    """The spec of the environment already built for this release when its pins still hold, read with no network.
+    """The spec of a release whose environment was built before, read with no network (None: never built).
 
     Everything in a spec but the cut-off comes from matrix.yaml and pyproject.toml, and a release's cut-off (its
-    publication day) never changes, so the one recorded at build time stands. ``latest`` asks the registry.
+    publication day) never changes, so the one recorded at build time stands; envs.ensure then reuses the
+    environment when its pins still hold. ``latest`` asks the registry.
     """
     if requested == "latest":
         return None
     recorded = envs.recorded_cutoff(envs_dir / str(CellId(requested, backend)))
-    if recorded is None:
-        return None
-    spec = _spec(the_matrix, requested, requested, backend, jax, recorded)
-    return spec if envs.is_built(spec, envs_dir) else None
+    return None if recorded is None else _spec(the_matrix, requested, requested, backend, jax, recorded)
 
 
 def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff) -> envs.EnvSpec:

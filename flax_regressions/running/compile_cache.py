@@ -30,8 +30,6 @@ from flax_regressions.core.paths import COMPILE_CACHE_DIR
 
 SWITCH = "FLAX_REGRESSIONS_COMPILE_CACHE"
 UNTRUSTED = SpecifierSet("<0.6.2,!=0.4.35")  # JAX releases whose cache changed results, or that were not measured
-VARIABLES = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
-             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")
 
 
 def is_on(environ=os.environ) -> bool:
@@ -52,3 +50,6 @@ def settings(directory: Path = COMPILE_CACHE_DIR, environ=os.environ) -> dict[st
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # the default 1 s would skip nearly every program here
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
+
+
+VARIABLES = tuple(settings(environ={}))  # what turning the cache on sets, so what turning it off removes

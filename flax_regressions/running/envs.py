@@ -96,25 +96,20 @@ def recorded_cutoff(env: Path) -> date | None:
         return None
 
 
-def is_built(spec: EnvSpec, envs_dir: Path = ENVS_DIR) -> bool:
-    """The environment for ``spec`` exists with these pins and passes the health check."""
-    env = envs_dir / spec.name
-    return _stamp(env).get("key") == spec.key() and unhealthy(env, spec) is None
-
-
 def unhealthy(env: Path, spec: EnvSpec) -> str | None:
     """Why a stamped environment cannot be trusted: its Python is gone, or flax, jax or jaxlib is missing at the
     pinned version (by package metadata) or absent from disk. Cheap: directory listings, no import."""
     if not python_of(env).exists():
         return "its Python is missing"
-    for site in sorted(env.glob("lib/python*/site-packages")):
-        for name, version in (("flax", spec.flax), ("jax", spec.jax), ("jaxlib", spec.jax)):
-            if not list(site.glob(f"{name}-{version or '*'}.dist-info")):
-                return f"{name} {version or '(any version)'} is not installed (no package metadata)"
-            if not (site / name).is_dir():
-                return f"{name} is missing from site-packages"
-        return None
-    return "it has no site-packages"
+    site = next(iter(sorted(env.glob("lib/python*/site-packages"))), None)
+    if site is None:
+        return "it has no site-packages"
+    for name, version in (("flax", spec.flax), ("jax", spec.jax), ("jaxlib", spec.jax)):
+        if not list(site.glob(f"{name}-{version or '*'}.dist-info")):
+            return f"{name} {version or '(any version)'} is not installed (no package metadata)"
+        if not (site / name).is_dir():
+            return f"{name} is missing from site-packages"
+    return None
 
 
 def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:

@@ -71,8 +71,8 @@ def write_report(wanted: list[CellId], the_matrix: Matrix, cells_dir: Path = CEL
                  out_dir: Path = RESULTS_DIR) -> list[Row]:
     """Merge the cells in ``cells_dir`` into ``out_dir``/matrix.json and return the rows (matrix.md: render.matrix_table)."""
     cells, unreadable_files = load_cells(cells_dir)
-    unreadable = {cell: unreadable_files[cell_file(cells_dir, cell)] for cell in wanted
-                  if cell_file(cells_dir, cell) in unreadable_files}
+    files = {cell: cell_file(cells_dir, cell) for cell in wanted}
+    unreadable = {cell: unreadable_files[path] for cell, path in files.items() if path in unreadable_files}
     rows = rows_of(the_matrix, cells, unreadable, wanted)
     run = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
            "platform": platform.platform()}
