@@ -127,7 +127,7 @@ def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
     result = run(pytester, EXPECTED.replace("fix: [{expect: pass}]", "fix: [{expect: perhaps}]"))
     assert result.ret == 2
     out = result.stdout.str() + result.stderr.str()
-    assert "error: matrix.yaml:12: cases.demo.variants.fix[0].expect: must be pass or fail" in out
+    assert "error: matrix.yaml:12: cases.demo.variants.fix[0].expect: must be pass, fail or warn" in out
 
 
 def test_xdist_workers_report_to_one_results_file(pytester):

@@ -65,7 +65,7 @@ class VariantRecord(_Record):
     outcome: Outcome
     exception: str | None = None
     message: str | None = None
-    expected: str | None = None  # "pass", "fail", "unknown" (no rule), or None (nothing was held to a rule)
+    expected: str | None = None  # "pass", "fail", "warn", "unknown" (no rule), or None (nothing was held to a rule)
     expected_detail: str | None = None
     as_expected: bool = False
     duration_s: float | None = None

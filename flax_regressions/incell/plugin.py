@@ -39,6 +39,9 @@ from flax_regressions.spec import matrix, repro_modules
 from flax_regressions.spec.model import MatrixError
 
 
+HOST_DEVICES = "--xla_force_host_platform_device_count=2"
+
+
 class ExpectedFailure(Exception):
     """The variant failed exactly as matrix.yaml expects (the bug reproduces)."""
 
@@ -69,6 +72,7 @@ def pytest_configure(config):
         pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
     cell = _cell(config.getoption("--cell"), backend)
     _compile_cache()
+    _host_devices()
     crashes.configure(config, the_matrix)
     configure_cell(config, the_matrix, cell)
     path = config.getoption("--results-file")
@@ -86,6 +90,15 @@ def _compile_cache() -> None:
     else:
         for name in compile_cache.VARIABLES:
             os.environ.pop(name, None)
+
+
+def _host_devices() -> None:
+    """Give JAX two CPU devices, so the cases about sharding and device placement (jit_static_shardings,
+    jit_backend) have a device that is not the default one. XLA reads the flag when JAX starts, so it is set here,
+    before any repro module imports JAX; a device count already in XLA_FLAGS is kept."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "--xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {HOST_DEVICES}".strip()
 
 
 def _cell(text: str | None, backend: str | None) -> CellId | None:
@@ -112,7 +125,7 @@ def pytest_generate_tests(metafunc):
     params = []
     for case, variant, rule in context.expectations:
         marks = [pytest.mark.conformance]
-        if rule is not None and rule.expect == "fail":
+        if rule is not None and rule.fails:
             marks.append(
                 pytest.mark.xfail(
                     strict=True,
@@ -158,7 +171,8 @@ def check_variant(case: str, variant: str, node) -> None:
     context = cell_context(node.config)
     rule = context.rule(case, variant)
     try:
-        exc, duration = run_variant(context.matrix.repro_dir, case, variant)
+        exc, duration = run_variant(context.matrix.repro_dir, case, variant,
+                                    watched=context.matrix.watched_warnings(case, variant))
     except ReproImportError as error:  # the variant never ran: an error, whatever its rule says
         record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0)
         node.user_properties.extend(recorder.as_user_properties(record))
@@ -173,6 +187,6 @@ def check_variant(case: str, variant: str, node) -> None:
         )
     if exc is None:
         return  # a pass; for an expected failure this is the strict XPASS
-    if rule.expect == "fail" and record.as_expected:
+    if rule.fails and record.as_expected:
         raise ExpectedFailure(f"{type(exc).__name__}: {first_line(exc)}") from exc
     raise exc

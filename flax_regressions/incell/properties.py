@@ -62,7 +62,7 @@ def check_example(config, case: str, variant: str, kwargs: dict) -> None:
     context = cell_context(config)
     rule = context.rule(case, variant)
     note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
-    exc, _ = run_variant(context.matrix.repro_dir, case, variant, kwargs)
+    exc, _ = run_variant(context.matrix.repro_dir, case, variant, kwargs, context.matrix.watched_warnings(case, variant))
     if rule.expect == "pass":
         if exc is not None:
             raise exc  # the fix broke for these sizes: its own assertion or error, with its traceback

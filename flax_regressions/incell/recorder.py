@@ -41,7 +41,7 @@ def held_to(case: str, variant: str, rule: Rule | None, outcome: Outcome, failur
 def ran(case: str, variant: str, rule: Rule | None, exc: BaseException | None, duration: float) -> VariantRecord:
     """A variant that ran to its end or raised: as expected when it did what its rule says."""
     as_expected = rule is not None and (
-        (rule.expect == "pass" and exc is None) or (rule.expect == "fail" and exc is not None and rule.matches(exc))
+        (rule.expect == "pass" and exc is None) or (rule.fails and exc is not None and rule.matches(exc))
     )
     if exc is None:
         return held_to(case, variant, rule, Outcome.PASSED, Failure(None, None), as_expected, duration)

@@ -9,10 +9,12 @@ with that same error, never with a missing attribute of a half-imported module.
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import sys
 import time
 import traceback
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
@@ -58,12 +60,19 @@ def load_repro(repro_dir: Path, case: str) -> ModuleType:
     return module
 
 
-def run_variant(repro_dir: Path, case: str, variant: str, kwargs: dict | None = None):
-    """Call one variant; return the exception it raised (None if it ran to the end) and its duration."""
+def run_variant(repro_dir: Path, case: str, variant: str, kwargs: dict | None = None, watched: tuple[str, ...] = ()):
+    """Call one variant; return the exception it raised (None if it ran to the end) and its duration.
+
+    The ``watched`` warning categories (built-in names, e.g. DeprecationWarning: matrix.yaml's ``warns``) are
+    raised as exceptions during the call, so a warning the variant emits is what it "raised".
+    """
     function = getattr(load_repro(repro_dir, case), variant)
     start = time.perf_counter()
     try:
-        function(**(kwargs or {}))
+        with warnings.catch_warnings():
+            for category in watched:
+                warnings.simplefilter("error", getattr(builtins, category))
+            function(**(kwargs or {}))
     except Exception as exc:  # a variant's failure is data here, not an error of the harness
         return exc, time.perf_counter() - start
     return None, time.perf_counter() - start

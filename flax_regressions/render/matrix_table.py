@@ -27,8 +27,10 @@ def _record_text(row: Row) -> str:
         return f"⏭ skipped: {message}"
     if record.expected in ("unknown", None):
         return f"❓ unknown: {record.outcome.value}{' ' + failure if failure else ''}; add an expectation"
-    if record.expected == "fail":
+    if record.expected in ("fail", "warn"):
         if record.as_expected:
+            if record.expected == "warn":
+                return f"✅ {'bug' if bug else 'fix'} warns, as recorded ({failure})"
             return "✅ bug reproduces" if bug else f"✅ fix broken, as recorded ({failure})"
         if record.outcome is Outcome.PASSED:
             return "❌ bug gone: update matrix.yaml" if bug else "❌ fix works again: update matrix.yaml"

@@ -20,13 +20,14 @@ from flax_regressions.core import variant as variant_name
 from flax_regressions.core.paths import MATRIX_FILE
 from flax_regressions.spec import repro_modules
 from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
-from flax_regressions.spec.rules import Rule, probe_versions
+from flax_regressions.spec.rules import Rule, builtin_warning, probe_versions
 
 TOP_KEYS = {"python", "current", "flax", "backends", "cases"}
 VERSION_KEYS = {"version", "jax"}
 BACKEND_KEYS = {"jax_extra", "needs"}
 CASE_KEYS = {"upstream", "variants"}
-RULE_KEYS = {"flax", "jax", "backend", "expect", "raises", "match", "note"}
+RULE_KEYS = {"flax", "jax", "backend", "expect", "raises", "warns", "match", "note"}
+EXPECTED_KEY = {"fail": "raises", "warn": "warns"}  # what names the exception, or the warning, an outcome expects
 EXCEPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -162,30 +163,34 @@ class _Reader:
     def rule(self, node, where: str, backends: dict) -> Rule:
         fields = self.mapping(node, where, RULE_KEYS)
         if "expect" not in fields:
-            self.fail(node, f"{where}.expect", "missing (pass or fail)")
+            self.fail(node, f"{where}.expect", "missing (pass, fail or warn)")
         expect = self.scalar(fields["expect"], f"{where}.expect")
-        if expect not in ("pass", "fail"):
-            self.fail(fields["expect"], f"{where}.expect", f"must be pass or fail, not {expect!r}")
+        if expect not in ("pass", "fail", "warn"):
+            self.fail(fields["expect"], f"{where}.expect", f"must be pass, fail or warn, not {expect!r}")
         backend = self.scalar(fields["backend"], f"{where}.backend") if "backend" in fields else None
         if backend is not None and backend not in backends:
             self.fail(fields["backend"], f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(backends)})")
+        named = EXPECTED_KEY.get(expect)  # None for pass
+        allowed = {named, "match"} if named else set()
+        for key in ("raises", "warns", "match"):
+            if key in fields and key not in allowed:
+                self.fail(fields[key], f"{where}.{key}",
+                          f"not with expect: {expect} (fail takes raises and match, warn takes warns and match)")
         raises = match = None
-        if expect == "fail":
-            for key in ("raises", "match"):
+        if named:
+            for key in (named, "match"):
                 if key not in fields:
-                    self.fail(node, f"{where}.{key}", "missing: an expected failure names its exception and message")
-            raises = self.scalar(fields["raises"], f"{where}.raises")
+                    self.fail(node, f"{where}.{key}", f"missing: an expected {expect} names its {named} and its message")
+            raises = self.scalar(fields[named], f"{where}.{named}")
             if not EXCEPTION_NAME.match(raises):
-                self.fail(fields["raises"], f"{where}.raises", f"not an exception name: {raises!r}")
+                self.fail(fields[named], f"{where}.{named}", f"not an exception name: {raises!r}")
+            if expect == "warn" and not builtin_warning(raises):
+                self.fail(fields[named], f"{where}.{named}", f"not a built-in warning category: {raises!r}")
             match = self.scalar(fields["match"], f"{where}.match")
             try:
                 re.compile(match)
             except re.error as exc:
                 self.fail(fields["match"], f"{where}.match", f"invalid regular expression: {exc}")
-        else:
-            for key in ("raises", "match"):
-                if key in fields:
-                    self.fail(fields[key], f"{where}.{key}", "only an expected failure has raises/match")
         note = self.scalar(fields["note"], f"{where}.note") if "note" in fields else None
         rule = Rule(
             self.specifier(fields.get("flax"), f"{where}.flax"),

@@ -23,7 +23,7 @@ import yaml
 from flax_regressions.core.failure import common_phrase
 from flax_regressions.core.variant import is_bug
 from flax_regressions.spec import matrix
-from flax_regressions.spec.rules import Rule
+from flax_regressions.spec.rules import Rule, builtin_warning
 
 LINE_WIDTH = 120
 
@@ -82,12 +82,14 @@ def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, 
     if segment.expect not in ("pass", "fail"):
         raise ValueError(f"{variant} on flax {segment.flax_first}: {segment.expect} is not an expectation "
                          f"(pass or fail); rerun or fix the harness first")
-    rule = {"flax": flax_spec, "jax": jax_spec, "expect": segment.expect}
+    # a warning the cell raised (a watched category, spec.rules) is written as the warning rule it was measured by
+    expect = "warn" if segment.expect == "fail" and builtin_warning(segment.exception) else segment.expect
+    rule = {"flax": flax_spec, "jax": jax_spec, "expect": expect}
     before = next((r for r in old if r.applies(segment.flax_first, segment.jax_seen, backend)
-                   and r.expect == segment.expect
+                   and r.expect == expect
                    and (r.raises or "").rsplit(".", 1)[-1] == (segment.exception or "")), None)
     if segment.expect == "fail":
-        rule["raises"] = before.raises if before else segment.exception
+        rule["warns" if expect == "warn" else "raises"] = before.raises if before else segment.exception
         keep = before and all(re.search(before.match, m) for m in segment.messages)
         rule["match"] = before.match if keep else stable_match(segment.messages) or escape(segment.exception)
     if before and before.note:
@@ -101,7 +103,7 @@ def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, 
 def render(rule: dict, indent: int) -> str:
     """One rule as matrix.yaml writes it: a flow mapping on a line, the note on the next when too long."""
     def value(key, v):
-        return v if key in ("expect", "raises") else json.dumps(v, ensure_ascii=False)
+        return v if key in ("expect", "raises", "warns") else json.dumps(v, ensure_ascii=False)
 
     head = ", ".join(f"{k}: {value(k, v)}" for k, v in rule.items() if k != "note")
     line = " " * indent + "- {" + head

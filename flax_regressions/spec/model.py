@@ -46,6 +46,11 @@ class Matrix:
                 return rule
         return None
 
+    def watched_warnings(self, case: str, variant: str) -> tuple[str, ...]:
+        """The warning categories any of the variant's rules expects: raised as errors around its call, on every
+        release, so a warning that appears or goes away shows (spec.rules)."""
+        return tuple(dict.fromkeys(rule.raises for rule in self.cases[case][variant] if rule.expect == "warn"))
+
     def variants(self) -> list[tuple[str, str]]:
         return [(case, variant) for case, variants in self.cases.items() for variant in variants]
 

@@ -1,7 +1,15 @@
-"""A matrix.yaml rule: a condition on (flax, jax, backend), and the outcome expected where it holds."""
+"""A matrix.yaml rule: a condition on (flax, jax, backend), and the outcome expected where it holds.
+
+Three outcomes can be expected: ``pass`` (the call runs to its end), ``fail`` (it raises the exception
+``raises`` with a message matching ``match``) and ``warn`` (it runs, but emits the warning ``warns``, e.g.
+a DeprecationWarning, with a matching message). A warning is held like a failure: the cell turns the
+warning categories a variant's rules name into exceptions for that variant's call (incell.repros), so the
+warning is recorded as what the variant raised, and bisect and the gate see it come and go like any failure.
+"""
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -16,8 +24,8 @@ class Rule:
     flax: SpecifierSet
     jax: SpecifierSet
     backend: str | None
-    expect: str  # "pass" or "fail"
-    raises: str | None = None
+    expect: str  # "pass", "fail" or "warn"
+    raises: str | None = None  # the exception a failure raises, or the warning category a warning rule expects
     match: str | None = None
     note: str | None = None
 
@@ -28,10 +36,15 @@ class Rule:
             and self.backend in (None, backend)
         )
 
+    @property
+    def fails(self) -> bool:
+        """The call is expected to end in ``raises``: an exception, or a warning the cell raises (see above)."""
+        return self.expect in ("fail", "warn")
+
     def describe(self) -> str:
         if self.expect == "pass":
             return "pass"
-        return f"fail with {self.raises} matching /{self.match}/"
+        return f"{self.expect} with {self.raises} matching /{self.match}/"
 
     def matches(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the failure this rule expects: its type (or a base) and its message."""
@@ -39,6 +52,12 @@ class Rule:
             f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__
         }
         return self.raises in names and re.search(self.match, str(exc)) is not None
+
+
+def builtin_warning(name: str | None) -> bool:
+    """A warning category a cell can name without importing anything: DeprecationWarning, FutureWarning, ..."""
+    category = getattr(builtins, name or "", None)
+    return isinstance(category, type) and issubclass(category, Warning)
 
 
 def probe_versions(specs: list[SpecifierSet]) -> list[str]:
