@@ -340,3 +340,15 @@ def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_pat
 
 def test_the_default_range_starts_at_the_oldest_release_the_rules_speak_of(tmp_path):
     assert matrix.load(write(tmp_path, MATRIX_TEXT, REPRO)).oldest_release() == "0.10.0"
+
+
+def test_a_measured_warning_is_written_as_a_warning_rule():
+    """A watched warning is what the variant "raised" (incell.repros): --write turns it back into expect: warn."""
+    segments = [matrix_edit.Segment("0.10.0", "0.4.34", "pass"),
+                matrix_edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."])]
+    assert matrix_edit.rules_for("bug", segments, []) == [
+        {"flax": ">=0.10.0,<0.12.1", "expect": "pass"},
+        {"flax": ">=0.12.1", "expect": "warn", "warns": "DeprecationWarning", "match": "access is now deprecated"},
+    ]
+    assert matrix_edit.render(matrix_edit.rules_for("bug", segments, [])[1], 8) == (
+        '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}')

@@ -25,8 +25,8 @@ def rec(case, variant, outcome, exception=None, message=None):
     return VariantRecord(case, variant, Outcome(outcome), exception, message, "pass", as_expected=True, duration_s=0.1)
 
 
-def cell(flax, records, complete=True, jax="0.5.3"):
-    return CellResult(CellId(flax, "cpu"), complete=complete, versions=Versions(flax, jax, jax), python="3.12.1",
+def cell(flax, records, complete=True, jax="0.5.3", pinned=None):
+    return CellResult(CellId(flax, "cpu", pinned), complete=complete, versions=Versions(flax, jax, jax), python="3.12.1",
                       platform="Linux", records=tuple(records))
 
 
@@ -131,11 +131,14 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     outcomes, calls = {}, []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
-        calls.append((version, backend, list(extra)))
-        if isinstance(outcomes[version], str):
-            return CellResult.not_run(CellId(version, backend), CellOutcome.ERROR, outcomes[version])
-        return cell(version, outcomes[version])
+    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None):
+        """``outcomes[version]`` (records, or (records, its own JAX)), ``outcomes["<version>+jax<J>"]`` with JAX pinned."""
+        calls.append((version, backend, list(extra)) + ((jax,) if jax else ()))
+        given = outcomes[version if jax is None else f"{version}+jax{jax}"]
+        if isinstance(given, str):
+            return CellResult.not_run(CellId(version, backend, jax), CellOutcome.ERROR, given)
+        records, own_jax = given if isinstance(given, tuple) else (given, "0.5.3")
+        return cell(version, records, jax=jax or own_jax, pinned=jax)
 
     monkeypatch.setattr(cells, "run_cell", run_cell)
     return outcomes, calls
@@ -186,10 +189,42 @@ def test_a_downgrade_says_so_in_its_first_line(fake, capsys):
     assert "❌ **The downgrade breaks 3 variant(s)** (exit 1)" in out
 
 
+def test_a_jax_upgrade_with_flax_held(fake, capsys):
+    outcomes, calls = fake
+    outcomes.update({"0.10.5+jax0.5.3": BEFORE, "0.10.5+jax0.6.0": AFTER})
+    assert gate_command.main(["--from", "0.10.5", "--jax-from", "0.5.3", "--jax-to", "0.6.0"]) == 1  # --to: --from's
+    assert sorted(calls) == [("0.10.5", "cpu", ["-m", "conformance"], "0.5.3"), ("0.10.5", "cpu", ["-m", "conformance"], "0.6.0")]
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "## JAX upgrade gate: 0.5.3 → 0.6.0 with Flax 0.10.5 (cpu)"
+    assert "| dropout | fix_resplit | passes | failed: ValueError: fold_in" in out
+    assert "gate: dropout-fix_resplit: the fix stops working on flax 0.10.5 + jax 0.6.0 (failed: ValueError" in err
+
+
+def test_when_flax_and_jax_both_move_each_break_names_its_cause(fake, tmp_path, capsys):
+    """The older Flax runs once more with the newer JAX: what it already shows is JAX's change."""
+    outcomes, calls = fake
+    jax_only = [r if (r.case, r.variant) != ("rnn", "bug") else rec("rnn", "bug", "passed") for r in AFTER]
+    outcomes.update({"0.10.5": (BEFORE, "0.5.3"), "0.11.0": (AFTER, "0.7.0"), "0.10.5+jax0.7.0": jax_only})
+    assert gate_command.main(["--to", "0.11.0"]) == 1
+    assert ("0.10.5", "cpu", ["-m", "conformance"], "0.7.0") in calls
+    out, err = capsys.readouterr()
+    assert "gate: rnn-bug: the bug starts reproducing on flax 0.11.0 (failed: TraceContextError: Cannot mutate RngCount " \
+           "from a different trace level); Flax's change (flax 0.10.5 with jax 0.7.0 does not do this)" in err
+    assert "gate: lstm-fix: the fix stops working on flax 0.11.0 (failed: ValueError: RNGs must be provided to " \
+           "initialize the cell carry.); JAX's change (flax 0.10.5 with jax 0.7.0 already does this)" in err
+    causes = {c["variant"]: c.get("cause") for c in json.loads((tmp_path / "gate" / "gate.json").read_text())["changes"]
+              if c["breaking"]}
+    assert causes == {"fix_resplit": "jax", "fix": "jax", "bug": "flax"}
+    assert "| rnn | bug | passes | failed: TraceContextError: Cannot mutate RngCount from a different trace level | Flax |" in out
+    assert "Flax and JAX both move: flax 0.10.5 was run again with jax 0.7.0" in out
+
+
 @pytest.mark.parametrize(("argv", "reason"), [
     (["--from", "0.10.55"], "flax 0.10.55 is not a release on the registry (nearest: 0.10.2, 0.10.4, 0.10.5)"),
     (["--to", "0.10.55"], "flax 0.10.55 is not a release on the registry (nearest: 0.10.2, 0.10.4, 0.10.5)"),
     (["--from", "0.10.5", "--to", "current"], "--from and --to are the same release (flax 0.10.5): nothing to compare"),
+    (["--jax-from", "0.5.3", "--jax-to", "0.5.3"],
+     "--from and --to are the same release (flax 0.10.5 with jax 0.5.3): nothing to compare"),
     (["--backend", "tpu"], "unknown backend 'tpu' (matrix.yaml has: cpu, cuda)"),
     (["--to", "0.11.0"], "flax 0.11.0 (cpu): error: could not install flax-0.11.0-cpu: no jaxlib for this platform"),
 ])
@@ -248,9 +283,22 @@ def test_end_to_end_0_10_5_to_0_11_0_breaks_the_dropout_and_lstm_fixes(tmp_path,
     err = capsys.readouterr().err
     for name in broken:
         assert f"gate: {name}: the fix stops working on flax 0.11.0" in err
+    # JAX moved too (0.5.3 -> 0.7.0): flax 0.10.5 with jax 0.7.0 keeps every fix, so each break is Flax's
+    assert verdict["mixed"]["jax"] == "0.7.0" and {c["cause"] for c in verdict["changes"] if c["breaking"]} == {"flax"}
 
 
 def test_end_to_end_0_10_2_to_0_10_4_changes_nothing(tmp_path, monkeypatch):
     code, verdict = _real_gate(tmp_path, monkeypatch, ["--from", "0.10.2", "--to", "0.10.4", "-k", "layernorm_vmap"])
     assert code == 0, verdict.get("reason") or verdict["changes"]
     assert verdict["changes"] == [] and verdict["unchanged"] == ["layernorm_vmap-bug", "layernorm_vmap-fix"]
+
+
+def test_end_to_end_a_jax_upgrade_with_flax_held_makes_the_while_loop_bug_go_away(tmp_path, monkeypatch):
+    """vmap_while_loop's bug is JAX's: flax 0.10.5 with its own jax 0.5.3 reproduces it, with jax 0.6.0 it is gone."""
+    code, verdict = _real_gate(tmp_path, monkeypatch, ["--from", "0.10.5", "--jax-to", "0.6.0", "-k", "vmap_while_loop-bug"])
+    assert code == 0, verdict.get("reason") or verdict["changes"]
+    assert (verdict["from"]["flax"], verdict["from"]["jax"], verdict["to"]["flax"], verdict["to"]["jax"]) == (
+        "0.10.5", "0.5.3", "0.10.5", "0.6.0")
+    assert {f"{c['case']}-{c['variant']}": c["change"] for c in verdict["changes"]} == {
+        "vmap_while_loop-bug": "bug_gone", "vmap_while_loop-bug_nested": "bug_gone"}
+    assert (tmp_path / "gate" / "gate.md").read_text().startswith("## JAX upgrade gate: 0.5.3 → 0.6.0 with Flax 0.10.5 (cpu)")

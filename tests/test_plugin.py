@@ -10,10 +10,13 @@ import sys
 import textwrap
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId, CellResult
+from flax_regressions.incell import recorder
 from flax_regressions.incell.repros import ReproImportError, run_variant
+from flax_regressions.spec.rules import Rule
 
 pytest_plugins = ["pytester"]
 
@@ -176,6 +179,27 @@ def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
         assert str(info.value) == (f"{tmp_path}/breaks.py:4: import failed: ModuleNotFoundError: "
                                    "No module named 'flax_regressions_no_such_package'")
         assert "repro_breaks" not in sys.modules
+
+
+WARNS = '''\
+import warnings
+
+
+def bug():
+    warnings.warn("'.value' access is now deprecated", DeprecationWarning)
+    return 42
+'''
+
+
+def test_a_watched_warning_is_what_the_variant_raised_and_an_unwatched_one_is_not(tmp_path):
+    (tmp_path / "warns.py").write_text(WARNS)
+    exc, _ = run_variant(tmp_path, "warns", "bug", watched=("DeprecationWarning",))
+    assert type(exc) is DeprecationWarning and str(exc) == "'.value' access is now deprecated"
+    rule = Rule(SpecifierSet(), SpecifierSet(), None, "warn", "DeprecationWarning", "access is now deprecated")
+    record = recorder.ran("warns", "bug", rule, exc, 0.1)
+    assert record.as_expected and record.expected == "warn" and record.exception == "DeprecationWarning"
+    assert run_variant(tmp_path, "warns", "bug", watched=("FutureWarning",))[0] is None
+    assert run_variant(tmp_path, "warns", "bug")[0] is None
 
 
 def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_the_rest_runs(pytester):

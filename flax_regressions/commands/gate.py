@@ -1,6 +1,10 @@
 """The upgrade gate's command line: what moving from one Flax release to another breaks.
 
-    python -m flax_regressions.commands.gate [--from V] [--to V] [--backend B] [-k EXPR]   (or: nox -s gate -- ...)
+    python -m flax_regressions.commands.gate [--from V] [--to V] [--jax-from J] [--jax-to J] [--backend B] [-k EXPR]
+    (or: nox -s gate -- ...)
+
+A JAX upgrade with Flax held: ``--from 0.12.9 --jax-from 0.11.1 --jax-to 0.11.2`` (with a --jax-* option and no
+--to, the Flax release stays --from's).
 
 Exit status (core.status): 0 the upgrade breaks nothing, 1 a fix breaks or a bug appears (each named on
 stderr), 2 no verdict, with a one-line reason. The verdict goes to results/gate/gate.md (and the job
@@ -26,11 +30,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser("gate", description="Compare two Flax releases: what does the upgrade break?")
     parser.add_argument("--from", dest="before", default="current", metavar="V",
                         help="the release upgraded from (default: current, the one matrix.yaml marks)")
-    parser.add_argument("--to", dest="after", default="latest", metavar="V",
-                        help="the release upgraded to (default: latest)")
+    parser.add_argument("--to", dest="after", default=None, metavar="V",
+                        help="the release upgraded to (default: latest; with --jax-from/--jax-to: the --from release)")
+    parser.add_argument("--jax-from", dest="jax_before", metavar="J",
+                        help="pin this JAX release on the --from side (default: the one the release shipped with)")
+    parser.add_argument("--jax-to", dest="jax_after", metavar="J",
+                        help="pin this JAX release on the --to side (default: the one the release shipped with)")
     parser.add_argument("--backend", default="cpu", help="the JAX backend both cells run on (default: cpu)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only the variants pytest -k selects (ids read <case>-<variant>)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.after is None:
+        args.after = args.before if args.jax_before or args.jax_after else "latest"
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
-        verdict = gate.gate(matrix.load(), args.before, args.after, args.backend, args.keyword)
+        verdict = gate.gate(matrix.load(), args.before, args.after, args.backend, args.keyword,
+                            args.jax_before, args.jax_after)
     except (gate.GateError, matrix.MatrixError, releases.RegistryError) as exc:
         verdict = {"exit_code": status.USAGE_ERROR, "verdict": "error", "reason": str(exc), "breaking": 0,
                    "changes": [], "unchanged": [], "not_compared": [],
@@ -52,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate: error: {verdict['reason']}", file=sys.stderr)
     for change in verdict["changes"]:
         if change["breaking"]:
-            print(f"gate: {change['case']}-{change['variant']}: {gate.CHANGES[change['change']][2]} on flax "
-                  f"{verdict['to']['flax']} ({gate_markdown.what(change['after'])})", file=sys.stderr)
+            print(f"gate: {change['case']}-{change['variant']}: {gate.CHANGES[change['change']][2]} on "
+                  f"{gate_markdown.where(verdict)} ({gate_markdown.what(change['after'])})"
+                  f"{gate_markdown.cause_text(verdict, change)}", file=sys.stderr)
     return verdict["exit_code"]
 
 

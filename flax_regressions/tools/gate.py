@@ -1,5 +1,10 @@
 """The upgrade gate: run every case on two Flax releases and say what moving from one to the other changes.
 
+A JAX upgrade is an upgrade too: either side can pin a JAX release of its own, and with Flax held the gate
+compares two JAX releases. When a Flax upgrade also moves JAX (each release brings its contemporary JAX) and
+something breaks, the older Flax is run once more with the newer side's JAX: a change that this run already
+shows is JAX's (``cause: jax``), one it does not show is Flax's, as bisect tells them apart.
+
 It compares what actually happens on each side, the outcome and the failure of every variant, not whether
 either side matches matrix.yaml: a gate is run before matrix.yaml knows the new release. The changes that
 matter to a team upgrading are a fix that stops working and a bug that starts reproducing; a bug that goes
@@ -111,12 +116,13 @@ def _droppable(case: str, after: dict[tuple[str, str], VariantRecord]) -> list[s
     return sorted(v for v in variants if not is_bug(v))
 
 
-def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -> CellResult:
-    """Run the cell of one release under results/gate/cells and return its results, checked.
+def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], jax: str | None = None) -> CellResult:
+    """Run the cell of one release (with its own JAX, or ``jax``) under results/gate/cells and return its results,
+    checked.
 
     Its pytest output goes to results/gate/logs/<cell>.log, not to the terminal: the two cells run at once.
     """
-    cell = CellId(version, backend)
+    cell = CellId(version, backend, jax)
     log = GATE_DIR / "logs" / f"{cell}.log"
     cell_file(GATE_DIR / "cells", cell).unlink(missing_ok=True)  # never compare a stale file left by an earlier run
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -126,10 +132,10 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -
             subprocess.run(command, env=os.environ | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
     result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=runner,
-                            log=lambda line: print(f"gate: {line}", file=sys.stderr))
+                            log=lambda line: print(f"gate: {line}", file=sys.stderr), jax=jax)
     if log.exists():
         last = (log.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")
-        print(f"gate: flax {version} ({backend}): {last} (log: {shown_path(log)})", file=sys.stderr)
+        print(f"gate: {cell}: {last} (log: {shown_path(log)})", file=sys.stderr)
     try:
         check_cell(result, version, backend)
     except GateError as exc:
@@ -137,23 +143,58 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -
     return result
 
 
-def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None) -> dict:
-    """Run both cells and compare them; raise GateError (or RegistryError) when that cannot be done."""
+def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None,
+         jax_before: str | None = None, jax_after: str | None = None) -> dict:
+    """Run both cells and compare them; raise GateError (or RegistryError) when that cannot be done.
+
+    ``jax_before``/``jax_after`` pin a JAX release on that side (None: the release's contemporary JAX).
+    """
     if backend not in the_matrix.backends:
         raise GateError(f"unknown backend {backend!r} (matrix.yaml has: {', '.join(the_matrix.backends)})")
     requested = {"before": the_matrix.current if before == "current" else before,
                  "after": the_matrix.current if after == "current" else after}
     resolved = {k: releases.resolve(v, the_matrix.python) for k, v in requested.items()}  # both named before any build
-    if resolved["before"] == resolved["after"]:
-        raise GateError(f"--from and --to are the same release (flax {resolved['before']}): nothing to compare")
+    pinned = {"before": jax_before, "after": jax_after}
+    if resolved["before"] == resolved["after"] and jax_before == jax_after:
+        held = f"flax {resolved['before']}" + (f" with jax {jax_before}" if jax_before else "")
+        raise GateError(f"--from and --to are the same release ({held}): nothing to compare")
     reason = cells.missing_backend(the_matrix, backend)
     if reason:
         raise GateError(f"backend {backend}: {reason}")
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
     with ThreadPoolExecutor(max_workers=2) as pool:  # both cells at once: the gate's time is the slower cell's
-        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra) for k in ("before", "after")]
+        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra, pinned[k]) for k in ("before", "after")]
         old, new = (s.result() for s in sides)
     verdict = compare(old, new)
     verdict.update({"from": side(old, before), "to": side(new, after)})
+    attribute(verdict, the_matrix, old, new, backend, extra)
     return verdict
+
+
+def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResult, backend: str,
+              extra: list[str]) -> None:
+    """Give every breaking change its ``cause``: "flax" or "jax" (see the module docstring), or None when the
+    older Flax cannot run with the newer JAX (``cause_note`` says why)."""
+    breaking = [c for c in verdict["changes"] if c["breaking"]]
+    flax_moved, jax_moved = old.versions.flax != new.versions.flax, old.versions.jax != new.versions.jax
+    if not (flax_moved and jax_moved):
+        for change in breaking:
+            change["cause"] = "flax" if flax_moved else "jax"
+        return
+    if not breaking:
+        return
+    try:
+        mixed = run_side(the_matrix, old.versions.flax, backend, extra, new.versions.jax)
+    except GateError as exc:
+        verdict["cause_note"] = f"flax {old.versions.flax} with jax {new.versions.jax} did not run, so the cause is not told: {exc}"
+        for change in breaking:
+            change["cause"] = None
+        return
+    records = {(r.case, r.variant): r for r in mixed.records}
+    olds = {(r.case, r.variant): r for r in old.records}
+    for change in breaking:
+        key = (change["case"], change["variant"])
+        shown = key in records and classify(change["variant"], olds[key], records[key]) == change["change"]
+        change["cause"] = "jax" if shown else "flax"
+    verdict["mixed"] = side(mixed, old.versions.flax)
