@@ -1,6 +1,6 @@
 """Every case on every Flax release in a range.
 
-    nox -s sweep -- [--between A B] [--resume]
+    nox -s sweep -- [--between A B] [--resume] [-j N]
 
 Writes results/sweep/matrix.{md,json}. Exit status: 0 when every cell is as expected, 1 when one is not,
 2 with a one-line reason on a usage or environment error.
@@ -25,6 +25,7 @@ def parse_args(argv: list[str]):
     parser.add_argument("--between", nargs=2, metavar=("A", "B"),
                         help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
     parser.add_argument("--resume", action="store_true", help="keep the cells an earlier sweep completed; run the rest")
+    parser.add_argument("-j", "--jobs", type=int, default=2, metavar="N", help="cells run at once (default: 2)")
     return parser.parse_args(argv)
 
 
@@ -38,7 +39,10 @@ def main(argv: list[str], the_matrix: matrix.Matrix | None = None, log=print) ->
         print(f"sweep: error: {exc}", file=sys.stderr)
         return status.USAGE_ERROR
     start = time.monotonic()
-    rows = sweep(the_matrix, versions, args.resume, log)
+    if args.jobs < 1:
+        print(f"sweep: error: --jobs {args.jobs}: give at least 1", file=sys.stderr)
+        return status.USAGE_ERROR
+    rows = sweep(the_matrix, versions, args.resume, log, args.jobs)
     text = matrix_table.render(rows)
     write(SWEEP_DIR / "matrix.md", text, summary=False)
     print(text)
