@@ -131,7 +131,7 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     outcomes, calls = {}, []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
+    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, lock=None):
         calls.append((version, backend, list(extra)))
         if isinstance(outcomes[version], str):
             return CellResult.not_run(CellId(version, backend), CellOutcome.ERROR, outcomes[version])

@@ -1,6 +1,7 @@
 """The upgrade gate's command line: what moving from one Flax release to another breaks.
 
-    python -m flax_regressions.commands.gate [--from V] [--to V] [--backend B] [-k EXPR]   (or: nox -s gate -- ...)
+    python -m flax_regressions.commands.gate [--from V] [--to V] [--backend B] [-k EXPR] [--lock FILE]
+                                                                            (or: nox -s gate -- ...)
 
 Exit status (core.status): 0 the upgrade breaks nothing, 1 a fix breaks or a bug appears (each named on
 stderr), 2 no verdict, with a one-line reason. The verdict goes to results/gate/gate.md (and the job
@@ -18,18 +19,23 @@ from flax_regressions.core import status
 from flax_regressions.core.files import write_json
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.render.markdown import write
-from flax_regressions.spec import matrix, releases
+from flax_regressions.running import locks
+from flax_regressions.spec import cases, matrix, releases
 from flax_regressions.tools import gate
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser("gate", description="Compare two Flax releases: what does the upgrade break?")
     parser.add_argument("--from", dest="before", default="current", metavar="V",
-                        help="the release upgraded from (default: current, the one matrix.yaml marks)")
+                        help="the release upgraded from (default: current, the one matrix.yaml marks, or the "
+                             "one --lock pins)")
     parser.add_argument("--to", dest="after", default="latest", metavar="V",
                         help="the release upgraded to (default: latest)")
     parser.add_argument("--backend", default="cpu", help="the JAX backend both cells run on (default: cpu)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only the variants pytest -k selects (ids read <case>-<variant>)")
+    parser.add_argument("--lock", metavar="FILE", help="build both sides from this lock's pins, Flax replaced by each "
+                                                        "side's release (requirements.txt, pylock.toml or uv.lock)")
+    parser.add_cases()
     return parser.parse_args(argv)
 
 
@@ -38,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
-        verdict = gate.gate(matrix.load(), args.before, args.after, args.backend, args.keyword)
-    except (gate.GateError, matrix.MatrixError, releases.RegistryError) as exc:
+        the_matrix = cases.load(args.cases)
+        lock = locks.read(args.lock, the_matrix.python) if args.lock else None
+        if lock and args.before == "current" and lock.version("flax"):
+            args.before = lock.version("flax")  # the release the team runs is the one its lock pins
+        verdict = gate.gate(the_matrix, args.before, args.after, args.backend, args.keyword, lock)
+    except (gate.GateError, matrix.MatrixError, releases.RegistryError, locks.LockError) as exc:
         verdict = {"exit_code": status.USAGE_ERROR, "verdict": "error", "reason": str(exc), "breaking": 0,
                    "changes": [], "unchanged": [], "not_compared": [],
                    "from": {"requested": args.before}, "to": {"requested": args.after}}
-    verdict.update(backend=args.backend, when=when)
+    verdict.update(backend=args.backend, when=when, lock=args.lock)
     markdown = gate_markdown.render(verdict)
     write_json(gate.GATE_DIR / "gate.json", verdict)
     write(gate.GATE_DIR / "gate.md", markdown)

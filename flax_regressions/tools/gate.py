@@ -15,11 +15,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from flax_regressions.core import status
-from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
+from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, cell_file
 from flax_regressions.core.variant import is_bug, kind
 from flax_regressions.running import cells
+from flax_regressions.running.locks import Lock
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
 
@@ -111,7 +112,7 @@ def _droppable(case: str, after: dict[tuple[str, str], VariantRecord]) -> list[s
     return sorted(v for v in variants if not is_bug(v))
 
 
-def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -> CellResult:
+def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], lock: Lock | None = None) -> CellResult:
     """Run the cell of one release under results/gate/cells and return its results, checked.
 
     Its pytest output goes to results/gate/logs/<cell>.log, not to the terminal: the two cells run at once.
@@ -123,10 +124,10 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -
 
     def runner(command: list[str], env: dict[str, str]) -> None:
         with open(log, "w") as out:
-            subprocess.run(command, env=os.environ | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
 
     result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=runner,
-                            log=lambda line: print(f"gate: {line}", file=sys.stderr))
+                            log=lambda line: print(f"gate: {line}", file=sys.stderr), lock=lock)
     if log.exists():
         last = (log.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")
         print(f"gate: flax {version} ({backend}): {last} (log: {shown_path(log)})", file=sys.stderr)
@@ -137,8 +138,9 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str]) -
     return result
 
 
-def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None) -> dict:
-    """Run both cells and compare them; raise GateError (or RegistryError) when that cannot be done."""
+def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None, lock: Lock | None = None) -> dict:
+    """Run both cells and compare them; raise GateError (or RegistryError) when that cannot be done. With ``lock``,
+    both sides are built from a team's own pins, Flax replaced by each side's release."""
     if backend not in the_matrix.backends:
         raise GateError(f"unknown backend {backend!r} (matrix.yaml has: {', '.join(the_matrix.backends)})")
     requested = {"before": the_matrix.current if before == "current" else before,
@@ -152,7 +154,7 @@ def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
     with ThreadPoolExecutor(max_workers=2) as pool:  # both cells at once: the gate's time is the slower cell's
-        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra) for k in ("before", "after")]
+        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra, lock) for k in ("before", "after")]
         old, new = (s.result() for s in sides)
     verdict = compare(old, new)
     verdict.update({"from": side(old, before), "to": side(new, after)})
