@@ -19,6 +19,7 @@ from flax_regressions.commands import bugreport as bugreport_command
 from flax_regressions.commands import gate as gate_command
 from flax_regressions.commands import report as report_command
 from flax_regressions.commands import sweep as sweep_command
+from flax_regressions.commands import validate as validate_command
 from flax_regressions.core import status
 from flax_regressions.core.results import CellOutcome
 from flax_regressions.running import cells
@@ -39,8 +40,7 @@ nox.options.parallel = 2
 @nox.session(allow_parallel=True)
 def validate(session: nox.Session) -> None:
     """Check matrix.yaml and the repro modules it names; builds nothing (every session runs this check first)."""
-    session.log(f"matrix.yaml is valid: {len(MATRIX.cases)} cases, {len(MATRIX.variants())} variants, "
-                f"flax {', '.join(v.version for v in MATRIX.flax)}")
+    session.log(validate_command.describe(MATRIX))
 
 
 @nox.session(allow_parallel=True)
@@ -61,8 +61,8 @@ def tests(session: nox.Session, flax: str, backend: str) -> None:
 
 @nox.session(allow_parallel=False)
 def report(session: nox.Session) -> None:
-    """Merge the cells into results/matrix.{json,md}; fail if any is not as expected."""
-    _exit_with(session, report_command.main(MATRIX, log=session.log))
+    """Merge the cells into results/matrix.{json,md}; fail if any is not as expected: -- [--report-log FILE]."""
+    _exit_with(session, report_command.main(MATRIX, log=session.log, argv=session.posargs))
 
 
 def _exit_with(session: nox.Session, code: int) -> None:

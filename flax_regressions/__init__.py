@@ -8,5 +8,6 @@ The package is layered; a module imports only from its own layer or the ones lis
     incell    what runs inside a cell's interpreter: the pytest plugin, the conformance and property tests
     tools     the report, the gate, the bug report, bisect and sweep: they compute, they do not print
     render    every Markdown document and the job summary
-    commands  the command lines (nox sessions call them): arguments, output files, exit statuses
+    commands  the command lines (nox sessions and the flax-regressions tool call them): arguments, output
+              files, exit statuses
 """

@@ -131,7 +131,7 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     outcomes, calls = {}, []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None):
+    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None, lock=None):
         """``outcomes[version]`` (records, or (records, its own JAX)), ``outcomes["<version>+jax<J>"]`` with JAX pinned."""
         calls.append((version, backend, list(extra)) + ((jax,) if jax else ()))
         given = outcomes[version if jax is None else f"{version}+jax{jax}"]

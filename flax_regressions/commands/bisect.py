@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from flax_regressions.commands.parser import Parser
-from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.core.paths import INSTALLED, MATRIX_FILE, shown_path
 from flax_regressions.core.status import OK, USAGE_ERROR
 from flax_regressions.render.bisect import report_lines
-from flax_regressions.spec import matrix, matrix_edit, releases
+from flax_regressions.spec import cases, matrix_edit, releases
 from flax_regressions.spec.model import Matrix, MatrixError
 from flax_regressions.tools.bisect.history import History, analyse
 from flax_regressions.tools.bisect.prober import BISECT_DIR, BisectError, Prober
@@ -35,13 +35,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--write", action="store_true", help="rewrite the variants' rules in matrix.yaml from the result")
     parser.add_argument("--fresh", action="store_true", help="forget remembered runs: run every probe again")
     parser.add_argument("--markdown", action="store_true", help="also print the history as Markdown table rows")
+    parser.add_cases()
     return parser.parse_args(argv)
 
 
 def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
     args = parse_args(argv)
     try:
-        the_matrix = the_matrix or matrix.load()
+        the_matrix = the_matrix or cases.load(args.cases)
         if args.case not in the_matrix.cases:
             raise BisectError(f"unknown case {args.case!r} (matrix.yaml has: {', '.join(the_matrix.cases)})")
         variants = args.variant or list(the_matrix.cases[args.case])
@@ -51,6 +52,8 @@ def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
         first, last = args.between or (the_matrix.oldest_release(), "latest")
         versions = releases.between(the_matrix.python, first, last)
         latest = releases.resolve("latest", the_matrix.python)
+        if args.write:
+            writable(the_matrix, args.case)
         if args.write and versions[-1] != latest:
             raise BisectError(f"--write needs the range to end at the latest release ({latest}), not {versions[-1]}: "
                               "later releases would lose their expectations")
@@ -71,6 +74,14 @@ def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
     if args.write:
         return write(the_matrix, history)
     return OK
+
+
+def writable(the_matrix: Matrix, case: str) -> None:
+    """--write edits the built-in matrix.yaml of a checkout: not the copy inside an installed package, nor (yet) a
+    --cases directory's matrix (print the history and copy its rules there by hand)."""
+    if INSTALLED or the_matrix.declared_in[case] != MATRIX_FILE:
+        raise BisectError(f"--write edits the built-in matrix.yaml of a checkout, not {shown_path(the_matrix.declared_in[case])}: "
+                          "run without --write and copy the rules it prints")
 
 
 def write(the_matrix: Matrix, history: History, path: Path = MATRIX_FILE) -> int:

@@ -20,7 +20,7 @@ from flax_regressions.core.variant import is_bug
 from flax_regressions.render.bugreport import render
 from flax_regressions.render.markdown import write
 from flax_regressions.running import cells, envs
-from flax_regressions.spec import matrix, releases
+from flax_regressions.spec import cases, releases
 from flax_regressions.spec.model import MatrixError
 from flax_regressions.tools.bugreport import ReportError, environment, known
 from flax_regressions.tools.bugreport.script import standalone_script
@@ -32,12 +32,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--flax", default="latest", metavar="V", help="the release the report is for (default: latest)")
     parser.add_argument("--backend", default="cpu", help="the JAX backend (default: cpu)")
     parser.add_argument("--variant", default="bug", help="the bug variant to report (default: bug)")
+    parser.add_cases()
     return parser.parse_args(argv)
 
 
 def report(args: argparse.Namespace, log=print) -> tuple[int, Path | None, str]:
     """Write the report; return (exit status, its path or None, a one-line summary)."""
-    the_matrix = matrix.load()
+    the_matrix = cases.load(args.cases)
     if args.case not in the_matrix.cases:
         raise ReportError(f"unknown case {args.case!r} (matrix.yaml has: {', '.join(the_matrix.cases)})")
     variants = the_matrix.cases[args.case]
@@ -52,7 +53,7 @@ def report(args: argparse.Namespace, log=print) -> tuple[int, Path | None, str]:
     flax = releases.resolve(args.flax, the_matrix.python)
     python = envs.ensure(cells.spec_for(the_matrix, flax, args.backend), log=log)
 
-    module = the_matrix.repro_dir / f"{args.case}.py"
+    module = the_matrix.repro_file(args.case)
     script = standalone_script(module, args.variant)
     script_name = f"repro_{args.case}.py"
     status, output = environment.run_script(python, script, args.backend, script_name)

@@ -15,7 +15,7 @@ from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
 from flax_regressions.render import matrix_table
 from flax_regressions.render.markdown import write
-from flax_regressions.spec import matrix, releases
+from flax_regressions.spec import cases, matrix, releases
 from flax_regressions.tools import report
 from flax_regressions.tools.sweep import SWEEP_DIR, sweep
 
@@ -26,13 +26,14 @@ def parse_args(argv: list[str]):
                         help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
     parser.add_argument("--resume", action="store_true", help="keep the cells an earlier sweep completed; run the rest")
     parser.add_argument("-j", "--jobs", type=int, default=2, metavar="N", help="cells run at once (default: 2)")
+    parser.add_cases()
     return parser.parse_args(argv)
 
 
 def main(argv: list[str], the_matrix: matrix.Matrix | None = None, log=print) -> int:
     args = parse_args(argv)
     try:
-        the_matrix = the_matrix or matrix.load()
+        the_matrix = the_matrix or cases.load(args.cases)
         first, last = args.between or (the_matrix.oldest_release() or releases.releases(the_matrix.python)[0], "latest")
         versions = releases.between(the_matrix.python, first, last)
     except (releases.RegistryError, matrix.MatrixError) as exc:

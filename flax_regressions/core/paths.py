@@ -1,21 +1,42 @@
-"""Where the suite keeps its inputs and its working files, relative to the checkout."""
+"""Where the suite keeps its inputs (the built-in catalogue) and its working files (the work directory).
+
+The built-in catalogue is ``matrix.yaml`` and ``repro/``: at the root of a checkout, or, in an installed
+package, the copy the wheel ships under ``flax_regressions/catalogue/`` (pyproject's force-include). The
+working files (environments, results, reports, the compilation cache) go under the work directory, never
+inside an installed package: ``$FLAX_REGRESSIONS_WORKDIR`` (the ``flax-regressions`` command sets it from
+``--workdir``, else to the directory it runs in; the cells it starts inherit it), else a checkout's root (nox
+and pytest there), else the directory the process runs in. It is read once, at import: the constants below
+are the only places that name these directories.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-MATRIX_FILE = ROOT / "matrix.yaml"
-ENVS_DIR = ROOT / ".envs"
-RESULTS_DIR = ROOT / "results"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+ROOT = PACKAGE_DIR.parent  # a checkout's root; for an installed package, its site-packages
+PACKAGED_CATALOGUE = PACKAGE_DIR / "catalogue"
+INSTALLED = PACKAGED_CATALOGUE.is_dir()  # a wheel's install, not a checkout (an editable install is a checkout)
+CATALOGUE_DIR = PACKAGED_CATALOGUE if INSTALLED else ROOT
+MATRIX_FILE = CATALOGUE_DIR / "matrix.yaml"
+
+WORKDIR_ENV = "FLAX_REGRESSIONS_WORKDIR"
+WORKDIR = Path(os.environ.get(WORKDIR_ENV) or (Path.cwd() if INSTALLED else ROOT)).resolve()
+ENVS_DIR = WORKDIR / ".envs"
+RESULTS_DIR = WORKDIR / "results"
 CELLS_DIR = RESULTS_DIR / "cells"
-REPORTS_DIR = ROOT / "reports"
-COMPILE_CACHE_DIR = ROOT / ".jax-cache"
+REPORTS_DIR = WORKDIR / "reports"
+COMPILE_CACHE_DIR = WORKDIR / ".jax-cache"
+HARNESS_DIR = ENVS_DIR / "harness" if INSTALLED else ROOT  # a cell's pytest runs here, the package importable from it
 
 
 def shown_path(path: Path) -> str:
-    """A path as a message shows it: relative to the checkout when it is inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    """A path as a message shows it: relative to the work directory (or the checkout) when it is inside it."""
+    resolved = Path(path).resolve()
+    for base in (WORKDIR, ROOT):
+        try:
+            return str(resolved.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)

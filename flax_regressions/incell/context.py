@@ -58,8 +58,12 @@ def cell_context(config) -> CellContext:
 
 
 def backend_of(config) -> str:
-    """--backend, else the first of $JAX_PLATFORMS, else JAX's own default (gpu read as cuda)."""
-    chosen = config.getoption("--backend") or os.environ.get("JAX_PLATFORMS", "").split(",")[0]
+    return chosen_backend(config.getoption("--backend"))
+
+
+def chosen_backend(chosen: str | None = None) -> str:
+    """``chosen`` (--backend), else the first of $JAX_PLATFORMS, else JAX's own default (gpu read as cuda)."""
+    chosen = chosen or os.environ.get("JAX_PLATFORMS", "").split(",")[0]
     if chosen:
         return chosen
     import jax

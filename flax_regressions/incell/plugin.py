@@ -33,9 +33,11 @@ from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
 from flax_regressions.incell import cache_use, crashes, faults, properties, recorder
 from flax_regressions.incell.context import cell_context, configure_cell
+from flax_regressions.incell.pytest_entry import ENTRY_POINT, add_cases_option
 from flax_regressions.incell.repros import ReproImportError, installed_versions, run_variant
 from flax_regressions.running import compile_cache
-from flax_regressions.spec import matrix, repro_modules
+from flax_regressions.spec import repro_modules
+from flax_regressions.spec.cases import load as load_matrix
 from flax_regressions.spec.model import MatrixError
 
 
@@ -46,12 +48,15 @@ class ExpectedFailure(Exception):
     """The variant failed exactly as matrix.yaml expects (the bug reproduces)."""
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser, pluginmanager):
     group = parser.getgroup("flax-regressions")
+    if not pluginmanager.has_plugin(ENTRY_POINT):  # else the entry point added --cases (incell.pytest_entry)
+        add_cases_option(parser)
     group.addoption("--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)")
     group.addoption("--cell", default=None, help="the cell this run is for, as its results name it (default: "
                                                  "flax-<installed flax>-<backend>)")
-    group.addoption("--matrix", default=str(MATRIX_FILE), help="the matrix file (its cases are in repro/ beside it)")
+    group.addoption("--matrix", default=str(MATRIX_FILE), help="the matrix file (its cases are in repro/ beside it; "
+                                                               "with --cases, the built-in one they can include)")
     group.addoption("--results-file", default=None, help="write this cell's results JSON here, atomically, after every test")
     group.addoption("--variant-timeout", type=float, default=None, metavar="SECONDS",
                     help=f"record a variant still running after this long as an error and stop it (default: "
@@ -64,7 +69,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a case/variant run against the installed Flax")
     config.addinivalue_line("markers", "property: a case/variant held to its rule over generated sizes (hypothesis)")
     try:
-        the_matrix = matrix.load(config.getoption("--matrix"))
+        the_matrix = load_matrix(config.getoption("--cases"), config.getoption("--matrix"))
     except MatrixError as exc:
         pytest.exit(f"error: {exc}", returncode=2)
     backend = config.getoption("--backend")
@@ -145,7 +150,7 @@ def pytest_collection_finish(session):
     """Count the compilation cache's work (importing JAX) before the first variant's timeout starts, in a run whose
     variants import JAX anyway: a run of made-up cases (the harness's own tests) never pays for it."""
     cases = {item.callspec.params["case"] for item in session.items if _runs_a_variant(item)}
-    if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_dir / f"{case}.py")
+    if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_file(case))
                      for case in cases):
         cache_use.listen()
 
@@ -171,7 +176,7 @@ def check_variant(case: str, variant: str, node) -> None:
     context = cell_context(node.config)
     rule = context.rule(case, variant)
     try:
-        exc, duration = run_variant(context.matrix.repro_dir, case, variant,
+        exc, duration = run_variant(context.matrix.repro_dir(case), case, variant,
                                     watched=context.matrix.watched_warnings(case, variant))
     except ReproImportError as error:  # the variant never ran: an error, whatever its rule says
         record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0)

@@ -52,7 +52,7 @@ def _arguments(kwargs: dict) -> str:
 
 def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dict) -> str:
     """The shell command that runs this variant with these arguments, in this interpreter, on this backend."""
-    code = (f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir)!r}); "
+    code = (f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir(case))!r}); "
             f"import {case}; {case}.{variant}({_arguments(kwargs)})")
     return f"JAX_PLATFORMS={context.backend} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
 
@@ -62,7 +62,7 @@ def check_example(config, case: str, variant: str, kwargs: dict) -> None:
     context = cell_context(config)
     rule = context.rule(case, variant)
     note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
-    exc, _ = run_variant(context.matrix.repro_dir, case, variant, kwargs, context.matrix.watched_warnings(case, variant))
+    exc, _ = run_variant(context.matrix.repro_dir(case), case, variant, kwargs, context.matrix.watched_warnings(case, variant))
     if rule.expect == "pass":
         if exc is not None:
             raise exc  # the fix broke for these sizes: its own assertion or error, with its traceback

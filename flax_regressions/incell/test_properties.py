@@ -45,7 +45,7 @@ def pytest_generate_tests(metafunc):
 def loaded(pytestconfig, case: str):
     """The case's repro module; a module that fails at import fails the test with that one line (incell.repros)."""
     try:
-        return load_repro(cell_context(pytestconfig).matrix.repro_dir, case)
+        return load_repro(cell_context(pytestconfig).matrix.repro_dir(case), case)
     except ReproImportError as exc:
         raise pytest.fail.Exception(str(exc), pytrace=False) from None  # one line, not the import's traceback
 

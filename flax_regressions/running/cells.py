@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
-from flax_regressions.core.paths import CELLS_DIR, ENVS_DIR, ROOT
+from flax_regressions.core.paths import CELLS_DIR, ENVS_DIR, HARNESS_DIR, INSTALLED, PACKAGE_DIR
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError, cell_file
 from flax_regressions.running import envs
+from flax_regressions.running.locks import Lock
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
 
@@ -18,12 +20,14 @@ PLUGIN = "flax_regressions.incell.plugin"
 IN_CELL_TESTS = ("flax_regressions/incell/test_cases.py", "flax_regressions/incell/test_properties.py")
 
 
-def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None = None) -> envs.EnvSpec:
+def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None = None,
+             lock: Lock | None = None) -> envs.EnvSpec:
     """The environment for ``requested`` (a release or ``latest``): its JAX pin comes from matrix.yaml when
     the default matrix lists that release, otherwise from the resolution cut-off alone.
 
     ``jax`` pins another JAX release instead (bisect holds Flax fixed and varies JAX); the cut-off then
     moves to that JAX's release day when it is later, so the rest resolves as it stood for that JAX.
+    ``lock`` (a team's own) gives every other pin, its JAX included unless ``jax`` replaces it.
     """
     flax = releases.resolve(requested, the_matrix.python)
     cutoff = releases.cutoff(flax)
@@ -31,10 +35,11 @@ def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None =
         if jax not in releases.published("jax"):
             raise releases.RegistryError(f"jax {jax} is not a release on the registry")
         cutoff = max(cutoff, releases.cutoff(jax, "jax"))
-    return _spec(the_matrix, requested, flax, backend, jax, cutoff)
+    return _spec(the_matrix, requested, flax, backend, jax, cutoff, lock)
 
 
-def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path) -> envs.EnvSpec | None:
+def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path,
+               lock: Lock | None = None) -> envs.EnvSpec | None:
     """The spec of a release whose environment was built before, read with no network (None: never built).
 
     Everything in a spec but the cut-off comes from matrix.yaml and pyproject.toml, and a release's cut-off (its
@@ -44,11 +49,12 @@ def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None
     if requested == "latest":
         return None
     recorded = envs.recorded_cutoff(envs_dir / str(CellId(requested, backend)))
-    return None if recorded is None else _spec(the_matrix, requested, requested, backend, jax, recorded)
+    return None if recorded is None else _spec(the_matrix, requested, requested, backend, jax, recorded, lock)
 
 
-def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff) -> envs.EnvSpec:
-    pinned = {v.version: v.jax for v in the_matrix.flax}
+def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff,
+          lock: Lock | None) -> envs.EnvSpec:
+    pinned = {} if lock else {v.version: v.jax for v in the_matrix.flax}  # a lock's JAX comes before matrix.yaml's
     return envs.EnvSpec(
         flax=flax,
         jax=jax or pinned.get(flax) or pinned.get(requested),
@@ -57,7 +63,16 @@ def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str 
         python=the_matrix.python,
         cutoff=cutoff,
         tools=envs.cell_tools(),
+        pins=lock.requirements() if lock else (),
+        lock_jax=lock.jax_pins() if lock and not jax else (),
     )
+
+
+def envs_dir_for(jax: str | None, lock: Lock | None) -> Path:
+    """Where a cell's environment lives: a JAX chosen by hand and a team's lock each get their own directory
+    (``.envs/lock-<digest of its pins>/``), so neither ever reuses an environment of matrix.yaml's."""
+    base = ENVS_DIR / f"lock-{lock.digest}" if lock else ENVS_DIR
+    return base / f"jax-{jax}" if jax else base
 
 
 def missing_backend(the_matrix: Matrix, backend: str) -> str | None:
@@ -86,34 +101,62 @@ def pytest_command(python, cell: CellId, extra: list[str], cells_dir: Path = CEL
     ]
 
 
+def harness() -> Path:
+    """Where a cell's pytest runs: a directory from which ``flax_regressions`` imports (a cell's environment does
+    not install it) and the in-cell tests' relative paths resolve. A checkout's root is one. An installed
+    package's site-packages is not (its other packages would shadow the cell's), so there it is .envs/harness/
+    in the work directory: a link to the package, and a pytest.ini that keeps the configuration of the
+    directories above (the user's own pytest settings) out of the cell."""
+    if not INSTALLED:
+        return HARNESS_DIR
+    HARNESS_DIR.mkdir(parents=True, exist_ok=True)
+    link = HARNESS_DIR / "flax_regressions"
+    if not (link.is_symlink() and link.resolve() == PACKAGE_DIR):
+        fresh = HARNESS_DIR / f".flax_regressions-{os.getpid()}-{threading.get_ident()}"
+        fresh.symlink_to(PACKAGE_DIR, target_is_directory=True)
+        os.replace(fresh, link)  # atomic: a cell starting beside this one sees the old link or the new one
+    ini = HARNESS_DIR / "pytest.ini"
+    if not ini.exists():
+        ini.write_text("[pytest]\naddopts = -ra\n")
+    return HARNESS_DIR
+
+
+def cases_args(the_matrix: Matrix) -> list[str]:
+    """What makes a cell's pytest read the same matrix: the --cases directories it was read with (none: the built-in)."""
+    return [arg for directory in the_matrix.case_dirs for arg in ("--cases", str(directory))]
+
+
 def _subprocess_runner(command: list[str], env: dict[str, str]) -> None:
-    subprocess.run(command, env=os.environ | env, cwd=ROOT)
+    subprocess.run(command, env=os.environ | env, cwd=harness())
 
 
 def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] = (), *,
-             cells_dir: Path = CELLS_DIR, log=print, runner=_subprocess_runner, jax: str | None = None) -> CellResult:
+             cells_dir: Path = CELLS_DIR, log=print, runner=_subprocess_runner, jax: str | None = None,
+             lock: Lock | None = None) -> CellResult:
     """Run one cell (any Flax release on the registry, or ``latest``) and return what it recorded.
 
     A cell that cannot run still gets a results file: "skipped" with why when its backend is absent,
     "error" with uv's one-line reason when its environment cannot be built, "not run" when the registry
     cannot be reached (that says nothing about the release). ``runner(command, env)`` runs pytest; the nox
     session passes its own so the run shows in nox's log. ``jax`` pins another JAX than the release's own
-    (see spec_for): the cell and its environment (under .envs/jax-<jax>/) say so.
+    (see spec_for): the cell and its environment (under .envs/jax-<jax>/) say so. ``lock`` builds the
+    environment from a team's own pins (under .envs/lock-<digest>/); the cell keeps its name.
     """
     cell = CellId(requested, backend, jax)
     path = cell_file(cells_dir, cell)
     reason = missing_backend(the_matrix, backend)
     if reason:
         return _not_run(path, cell, CellOutcome.SKIPPED, reason)
-    envs_dir = ENVS_DIR / f"jax-{jax}" if jax else ENVS_DIR
+    envs_dir = envs_dir_for(jax, lock)
     try:
-        spec = built_spec(the_matrix, requested, backend, jax, envs_dir) or spec_for(the_matrix, requested, backend, jax)
+        spec = (built_spec(the_matrix, requested, backend, jax, envs_dir, lock)
+                or spec_for(the_matrix, requested, backend, jax, lock))
         python = envs.ensure(spec, envs_dir, log=log)
     except releases.RegistryUnreachable as exc:
         return _not_rerun(path, cell, _install_reason(cell, exc))
     except (envs.EnvError, releases.RegistryError) as exc:
         return _not_run(path, cell, CellOutcome.ERROR, _install_reason(cell, exc))
-    runner(pytest_command(python, cell, list(extra), cells_dir), {"JAX_PLATFORMS": backend})
+    runner(pytest_command(python, cell, cases_args(the_matrix) + list(extra), cells_dir), {"JAX_PLATFORMS": backend})
     try:
         return CellResult.load(path)
     except ResultsError as exc:

@@ -5,6 +5,11 @@ where matrix.yaml records it), the backend's JAX extra, the Python, the resoluti
 releases.cutoff) and the harness's own tools (pyproject's ``cell`` dependency group). ``ensure`` builds it
 under ``.envs/<cell>`` with uv: resolve to a lock file, then sync the environment to exactly that lock.
 A stamp holds the spec's key, so a rerun with unchanged pins touches neither the network nor the disk.
+
+A team's own lock (``--lock``, running.locks) gives an environment its pins instead: every pin of the lock
+but Flax's, resolved with no cut-off (the pins are exact; what they leave open resolves as today). When the
+lock's JAX cannot install with the Flax release under test, the resolver chooses JAX as of that release's
+cut-off, and the environment says so in one line each time it is used.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from flax_regressions.core.files import write_json
-from flax_regressions.core.paths import ENVS_DIR, ROOT
+from flax_regressions.core.paths import CATALOGUE_DIR, ENVS_DIR
 from flax_regressions.core.results import CellId
 from flax_regressions.spec.releases import RegistryUnreachable
 STAMP = "flax-regressions-env.json"
@@ -35,7 +40,7 @@ class EnvError(Exception):
 
 def cell_tools() -> tuple[str, ...]:
     """What every cell installs besides Flax and JAX: pyproject's ``cell`` dependency group."""
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((CATALOGUE_DIR / "pyproject.toml").read_text())
     return tuple(pyproject["dependency-groups"]["cell"])
 
 
@@ -48,20 +53,44 @@ class EnvSpec:
     python: str
     cutoff: date
     tools: tuple[str, ...]
+    pins: tuple[str, ...] = ()  # a team's lock (running.locks), but its Flax and its JAX
+    lock_jax: tuple[str, ...] = ()  # the lock's JAX pins (jax, jaxlib, plugins); none when JAX is chosen by hand
 
     @property
     def name(self) -> str:
         return str(CellId(self.flax, self.backend))
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.pins or self.lock_jax)
 
     def requirements(self) -> list[str]:
         jax = f"jax[{self.jax_extra}]" if self.jax_extra else "jax"
         pins = [f"flax=={self.flax}", f"{jax}=={self.jax}" if self.jax else jax]
         if self.jax:
             pins.append(f"jaxlib=={self.jax}")
-        return pins + list(self.tools)
+        return pins + list(self.lock_jax) + list(self.pins) + list(self.tools)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), default=str, sort_keys=True).encode()).hexdigest()[:16]
+        described = asdict(self)
+        if not self.locked:  # an environment of matrix.yaml keeps the key it had before locks: no rebuild
+            del described["pins"], described["lock_jax"]
+        return hashlib.sha256(json.dumps(described, default=str, sort_keys=True).encode()).hexdigest()[:16]
+
+    def resolution_limits(self) -> list[str]:
+        """uv's cut-off: the whole resolution's, or for a lock only JAX's, and only where the lock does not pin it."""
+        day = f"{self.cutoff.isoformat()}T00:00:00Z"
+        if not self.locked:
+            return ["--exclude-newer", day]
+        if self.jax or self.lock_jax:
+            return []
+        return [arg for name in ("jax", "jaxlib") for arg in ("--exclude-newer-package", f"{name}={day}")]
+
+    def described(self) -> str:
+        if not self.locked:
+            return f"{' '.join(self.requirements()[:3])} as of {self.cutoff}"
+        jax = f"jax=={self.jax}" if self.jax else " ".join(self.lock_jax) or "jax"
+        return f"flax=={self.flax} {jax} and {len(self.pins)} more pins of the lock"
 
 
 def python_of(env: Path) -> Path:
@@ -115,27 +144,51 @@ def unhealthy(env: Path, spec: EnvSpec) -> str | None:
 def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     env = envs_dir / spec.name
     stamp = env / STAMP
-    if _stamp(env).get("key") == spec.key():
+    stamped = _stamp(env)
+    if stamped.get("key") == spec.key():
         why = unhealthy(env, spec)
         if why is None:
             log(f"reusing {env.relative_to(envs_dir.parent)} (pins unchanged)")
+            if stamped.get("note"):
+                log(stamped["note"])
             return python_of(env)
         log(f"rebuilding {env.relative_to(envs_dir.parent)}: {why}")
     start = time.monotonic()
-    log(f"building {env.relative_to(envs_dir.parent)}: {' '.join(spec.requirements()[:3])} as of {spec.cutoff}")
+    log(f"building {env.relative_to(envs_dir.parent)}: {spec.described()}")
     if env.exists():
         shutil.rmtree(env)
     lock = env / "requirements.lock"
     _uv(spec, "venv", "--quiet", "--python", spec.python, str(env))
-    _uv(
-        spec, "pip", "compile", "--quiet", "--no-header", "--python", str(python_of(env)),
-        "--exclude-newer", f"{spec.cutoff.isoformat()}T00:00:00Z", "-o", str(lock), "-",
-        stdin="\n".join(spec.requirements()),
-    )
+    note = _compile(spec, env, lock)
+    if note:
+        log(note)
     _uv(spec, "pip", "sync", "--quiet", "--python", str(python_of(env)), str(lock))
-    write_json(stamp, {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}})
+    write_json(stamp, {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}}
+               | ({"note": note} if note else {}))
     log(f"built {spec.name} in {time.monotonic() - start:.1f}s")
     return python_of(env)
+
+
+def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
+    """Resolve ``spec`` into ``lock``. When a team's lock cannot install with this Flax but can once its JAX pins are
+    left out, that is the resolution, and the line returned says so (None: the spec resolved as it is)."""
+    def compile_(resolved: EnvSpec) -> None:
+        _uv(resolved, "pip", "compile", "--quiet", "--no-header", "--python", str(python_of(env)),
+            *resolved.resolution_limits(), "-o", str(lock), "-", stdin="\n".join(resolved.requirements()))
+
+    try:
+        compile_(spec)
+        return None
+    except EnvError as refused:
+        if not spec.lock_jax:
+            raise
+        try:
+            compile_(replace(spec, lock_jax=()))
+        except EnvError:
+            raise refused from None  # JAX was not the only conflict: the lock's own error says which
+        why = str(refused).split(": ", 1)[-1]
+        return (f"the lock's {' '.join(spec.lock_jax)} cannot install with flax {spec.flax}, so the resolver chose JAX "
+                f"as of {spec.cutoff} ({why})")
 
 
 def _uv(spec: EnvSpec, *args: str, stdin: str | None = None) -> None:

@@ -13,16 +13,16 @@ from itertools import combinations, product
 from pathlib import Path
 
 import yaml
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from flax_regressions.core import variant as variant_name
 from flax_regressions.core.paths import MATRIX_FILE
 from flax_regressions.spec import repro_modules
 from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
 from flax_regressions.spec.rules import Rule, builtin_warning, probe_versions
+from flax_regressions.spec.yaml_nodes import NodeReader, compose
 
-TOP_KEYS = {"python", "current", "flax", "backends", "cases"}
+SETTINGS = ("python", "current", "flax", "backends")  # a --cases matrix may take these from the built-in one
+TOP_KEYS = {"include", *SETTINGS, "cases"}
 VERSION_KEYS = {"version", "jax"}
 BACKEND_KEYS = {"jax_extra", "needs"}
 CASE_KEYS = {"upstream", "variants"}
@@ -32,97 +32,51 @@ EXCEPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*
 
 
 def load(path: Path = MATRIX_FILE) -> Matrix:
-    """Read and validate matrix.yaml (its cases live in ``repro/`` beside it); raise MatrixError on the first problem."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise MatrixError(path, None, "", f"cannot read: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MatrixError(path, mark.line + 1 if mark else None, "", f"YAML syntax error: {problem}") from None
-    return _Reader(path, path.parent / "repro").matrix(node)
+    """Read and validate matrix.yaml (its cases live in ``repro/`` beside it); raise MatrixError on the first problem.
+    (The --cases directories' matrices are read and merged by spec.cases.)"""
+    return Reader(Path(path)).matrix(compose(Path(path)))
 
 
-class _Reader:
-    """Walks the YAML node tree, so every error can name the line its value stands on."""
+class Reader(NodeReader):
+    """matrix.yaml's schema, read off its node tree. ``given`` and ``case_lines`` keep the lines of its settings
+    and cases (for spec.cases)."""
 
-    def __init__(self, path: Path, repro_dir: Path):
-        self.path, self.repro_dir = path, repro_dir
+    def __init__(self, path: Path, shown: str | None = None):
+        super().__init__(path, shown)
+        self.repro_dir = path.parent / "repro"
+        self.given: dict[str, int] = {}
+        self.case_lines: dict[str, int] = {}
 
-    def fail(self, node, where: str, what: str):
-        raise MatrixError(self.path, node.start_mark.line + 1 if node is not None else None, where, what)
-
-    def mapping(self, node, where: str, allowed: set[str] | None = None) -> dict:
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(node, where, "expected a mapping")
-        out = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in out:
-                self.fail(key_node, f"{where}.{key}" if where else key, "duplicated key")
-            if allowed is not None and key not in allowed:
-                self.fail(key_node, f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-            out[key] = value_node
-        return out
-
-    def sequence(self, node, where: str) -> list:
-        if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, where, "expected a list")
-        return node.value
-
-    def scalar(self, node, where: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.value == "":
-            self.fail(node, where, "expected a non-empty value")
-        return node.value
-
-    def version(self, node, where: str) -> str:
-        value = self.scalar(node, where)
-        try:
-            Version(value)
-        except InvalidVersion:
-            self.fail(node, where, f"invalid version {value!r}")
-        return value
-
-    def specifier(self, node, where: str) -> SpecifierSet:
-        if node is None:
-            return SpecifierSet()
-        value = self.scalar(node, where)
-        try:
-            spec = SpecifierSet(value)
-        except InvalidSpecifier:
-            self.fail(node, where, f"invalid version specifier {value!r}")
-        for one in spec:
-            bound = Version(one.version.removesuffix(".*"))
-            if bound.pre or bound.post or bound.dev or bound.local:
-                self.fail(node, where, f"use plain release versions in specifiers, not {one.version!r}")
-        return spec
-
-    def matrix(self, root) -> Matrix:
+    def matrix(self, root, builtin: Matrix | None = None) -> Matrix:
+        """The file's matrix; a setting it does not give comes from ``builtin`` (its ``include: builtin``)."""
         if root is None:
-            raise MatrixError(self.path, None, "", "the file is empty")
-        top = self.mapping(root, "", TOP_KEYS)
-        for key in sorted(TOP_KEYS - top.keys()):
-            self.fail(root, key, "missing")
-        python = self.scalar(top["python"], "python")
-        backends = {}
-        for name, node in self.mapping(top["backends"], "backends").items():
-            settings = self.mapping(node, f"backends.{name}", BACKEND_KEYS) if isinstance(node, yaml.MappingNode) else {}
-            backends[name] = {k: self.scalar(v, f"backends.{name}.{k}") for k, v in settings.items()}
-        if "cpu" not in backends:
-            self.fail(top["backends"], "backends", "the cpu backend is required")
-        flax = self.flax_versions(top["flax"])
-        current = self.version(top["current"], "current")
+            raise MatrixError(self.path, None, "", "the file is empty", self.shown)
+        top = self.mapping(root, "", TOP_KEYS if self.shown else TOP_KEYS - {"include"})
+        for key in sorted(TOP_KEYS - top.keys() - {"include"}):
+            if builtin is None or key == "cases":
+                self.fail(root, key, "missing" + (" (or include: builtin)" if self.shown and key != "cases" else ""))
+        self.given = {key: top[key].start_mark.line + 1 for key in SETTINGS if key in top}
+        python = self.scalar(top["python"], "python") if "python" in top else builtin.python
+        backends = self.backends(top["backends"]) if "backends" in top else builtin.backends
+        flax = self.flax_versions(top["flax"]) if "flax" in top else builtin.flax
+        current = self.version(top["current"], "current") if "current" in top else builtin.current
         cases, upstream = {}, {}
         for case, node in self.mapping(top["cases"], "cases").items():
             cases[case], upstream[case] = self.case(case, node, backends)
         if not cases:
             self.fail(top["cases"], "cases", "no case: a matrix without cases checks nothing")
         self.check_repro_modules(top["cases"], cases)
-        return Matrix(python, current, flax, backends, cases, upstream, self.repro_dir)
+        self.case_lines = {k.value: k.start_mark.line + 1 for k, _ in top["cases"].value}
+        return Matrix(python, current, flax, backends, cases, upstream, dict.fromkeys(cases, self.path))
+
+    def backends(self, node) -> dict[str, dict]:
+        backends = {}
+        for name, backend in self.mapping(node, "backends").items():
+            settings = self.mapping(backend, f"backends.{name}", BACKEND_KEYS) if isinstance(backend, yaml.MappingNode) else {}
+            backends[name] = {k: self.scalar(v, f"backends.{name}.{k}") for k, v in settings.items()}
+        if "cpu" not in backends:
+            self.fail(node, "backends", "the cpu backend is required")
+        return backends
 
     def flax_versions(self, node) -> list[FlaxVersion]:
         out, seen = [], set()
@@ -231,7 +185,7 @@ class _Reader:
             if why:
                 self.fail(key_node, f"cases.{case}", why)
             module = self.repro_dir / f"{case}.py"
-            shown = module.relative_to(self.repro_dir.parent)
+            shown = Path(self.shown or self.path.name).parent / module.relative_to(self.repro_dir.parent)
             if not module.exists():
                 self.fail(key_node, f"cases.{case}", f"unknown case: no module {shown}")
             try:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from flax_regressions.core.paths import MATRIX_FILE
 from flax_regressions.spec import releases
 from flax_regressions.spec.rules import Rule
 
@@ -15,9 +14,10 @@ from flax_regressions.spec.rules import Rule
 class MatrixError(Exception):
     """A matrix.yaml problem, rendered as one line: ``file:line: field: what is wrong``."""
 
-    def __init__(self, path: Path, line: int | None, where: str, what: str):
+    def __init__(self, path: Path, line: int | None, where: str, what: str, shown: str | None = None):
         self.path, self.line, self.where, self.what = path, line, where, what
-        place = f"{path.name}:{line}" if line else path.name
+        shown = shown or path.name  # a --cases directory's file as the command line named it, else the file's name
+        place = f"{shown}:{line}" if line else shown
         super().__init__(f"{place}: {where}: {what}" if where else f"{place}: {what}")
 
 
@@ -37,7 +37,15 @@ class Matrix:
     backends: dict[str, dict]
     cases: dict[str, dict[str, list[Rule]]]  # case -> variant -> rules
     upstream: dict[str, str] = field(default_factory=dict)
-    repro_dir: Path = MATRIX_FILE.parent / "repro"
+    declared_in: dict[str, Path] = field(default_factory=dict)  # case -> the matrix.yaml that declares it
+    case_dirs: tuple[Path, ...] = ()  # the --cases directories this matrix was read with (none: the built-in alone)
+
+    def repro_dir(self, case: str) -> Path:
+        """Where the case's module lives: repro/ beside the matrix.yaml that declares it."""
+        return self.declared_in[case].parent / "repro"
+
+    def repro_file(self, case: str) -> Path:
+        return self.repro_dir(case) / f"{case}.py"
 
     def expectation(self, case: str, variant: str, flax: str, jax: str, backend: str) -> Rule | None:
         """The rule that holds for these versions, or None: the matrix says nothing (an unknown)."""

@@ -20,11 +20,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from flax_regressions.core import status
-from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
+from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, cell_file
 from flax_regressions.core.variant import is_bug, kind
 from flax_regressions.running import cells
+from flax_regressions.running.locks import Lock
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
 
@@ -116,9 +117,10 @@ def _droppable(case: str, after: dict[tuple[str, str], VariantRecord]) -> list[s
     return sorted(v for v in variants if not is_bug(v))
 
 
-def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], jax: str | None = None) -> CellResult:
-    """Run the cell of one release (with its own JAX, or ``jax``) under results/gate/cells and return its results,
-    checked.
+def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], jax: str | None = None,
+             lock: Lock | None = None) -> CellResult:
+    """Run the cell of one release (with its own JAX, or ``jax``; from a team's ``lock`` when given) under
+    results/gate/cells and return its results, checked.
 
     Its pytest output goes to results/gate/logs/<cell>.log, not to the terminal: the two cells run at once.
     """
@@ -129,10 +131,10 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], j
 
     def runner(command: list[str], env: dict[str, str]) -> None:
         with open(log, "w") as out:
-            subprocess.run(command, env=os.environ | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
 
     result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=runner,
-                            log=lambda line: print(f"gate: {line}", file=sys.stderr), jax=jax)
+                            log=lambda line: print(f"gate: {line}", file=sys.stderr), jax=jax, lock=lock)
     if log.exists():
         last = (log.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")
         print(f"gate: {cell}: {last} (log: {shown_path(log)})", file=sys.stderr)
@@ -144,10 +146,11 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], j
 
 
 def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None,
-         jax_before: str | None = None, jax_after: str | None = None) -> dict:
+         jax_before: str | None = None, jax_after: str | None = None, lock: Lock | None = None) -> dict:
     """Run both cells and compare them; raise GateError (or RegistryError) when that cannot be done.
 
-    ``jax_before``/``jax_after`` pin a JAX release on that side (None: the release's contemporary JAX).
+    ``jax_before``/``jax_after`` pin a JAX release on that side (None: the release's contemporary JAX, or the
+    lock's). With ``lock``, both sides are built from a team's own pins, Flax replaced by each side's release.
     """
     if backend not in the_matrix.backends:
         raise GateError(f"unknown backend {backend!r} (matrix.yaml has: {', '.join(the_matrix.backends)})")
@@ -164,16 +167,17 @@ def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
     with ThreadPoolExecutor(max_workers=2) as pool:  # both cells at once: the gate's time is the slower cell's
-        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra, pinned[k]) for k in ("before", "after")]
+        sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra, pinned[k], lock)
+                 for k in ("before", "after")]
         old, new = (s.result() for s in sides)
     verdict = compare(old, new)
     verdict.update({"from": side(old, before), "to": side(new, after)})
-    attribute(verdict, the_matrix, old, new, backend, extra)
+    attribute(verdict, the_matrix, old, new, backend, extra, lock)
     return verdict
 
 
 def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResult, backend: str,
-              extra: list[str]) -> None:
+              extra: list[str], lock: Lock | None = None) -> None:
     """Give every breaking change its ``cause``: "flax" or "jax" (see the module docstring), or None when the
     older Flax cannot run with the newer JAX (``cause_note`` says why)."""
     breaking = [c for c in verdict["changes"] if c["breaking"]]
@@ -185,7 +189,7 @@ def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResul
     if not breaking:
         return
     try:
-        mixed = run_side(the_matrix, old.versions.flax, backend, extra, new.versions.jax)
+        mixed = run_side(the_matrix, old.versions.flax, backend, extra, new.versions.jax, lock)
     except GateError as exc:
         verdict["cause_note"] = f"flax {old.versions.flax} with jax {new.versions.jax} did not run, so the cause is not told: {exc}"
         for change in breaking:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flax_regressions.core.files import write_json
-from flax_regressions.core.paths import RESULTS_DIR, ROOT, shown_path
+from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
 from flax_regressions.running import cells
 from flax_regressions.spec.model import Matrix
@@ -69,7 +69,7 @@ class Prober:
     def __init__(self, the_matrix: Matrix, case: str, out_dir: Path, log=print, fresh: bool = False):
         self.matrix, self.case, self.dir, self.log = the_matrix, case, out_dir, log
         self.variants = list(the_matrix.cases[case])
-        self.source = hashlib.sha256((the_matrix.repro_dir / f"{case}.py").read_bytes()).hexdigest()[:16]
+        self.source = hashlib.sha256((the_matrix.repro_file(case)).read_bytes()).hexdigest()[:16]
         self.store_path = out_dir / "probes.json"
         stored = {} if fresh or not self.store_path.exists() else json.loads(self.store_path.read_text())
         runs = stored.get("runs", {}) if stored.get("source") == self.source else {}
@@ -110,7 +110,7 @@ class Prober:
 
         def runner(command: list[str], env: dict[str, str]) -> None:
             with open(logfile, "w") as out:
-                subprocess.run(command, env=os.environ | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
 
         result = cells.run_cell(self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
                                 log=lines.append, runner=runner, jax=jax)
