@@ -1,6 +1,7 @@
 """The release bisection on synthetic outcome sequences, and --write on a copy of a matrix file. No Flax."""
 
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -352,3 +353,12 @@ def test_a_measured_warning_is_written_as_a_warning_rule():
     ]
     assert matrix_edit.render(matrix_edit.rules_for("bug", segments, [])[1], 8) == (
         '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}')
+
+
+def test_messages_without_a_phrase_of_plain_words_are_matched_by_their_beginning():
+    """``unexpected object RngStream(`` has two plain words before its bracket: no phrase, so its beginning."""
+    segments = [matrix_edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])]
+    rule = matrix_edit.rules_for("bug", segments, [])[0]
+    assert rule["match"] == r"^unexpected object RngStream\( # RngState: 2 \(12 B\)"
+    assert re.search(rule["match"], segments[0].messages[0])
+    assert matrix_edit.prefix_match(["at 0x7f00 here", "at 0x5500 there"]) == "^at" and matrix_edit.prefix_match(["", ""]) == "^$"

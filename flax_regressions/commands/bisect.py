@@ -32,6 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--variant", action="append", metavar="V", help="only this variant (repeatable; default: all the case's)")
     parser.add_argument("--between", nargs=2, metavar=("A", "B"),
                         help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
+    parser.add_argument("--probe", action="append", default=[], metavar="V",
+                        help="also probe this release first (repeatable): a behaviour that comes and goes between two "
+                             "probed releases is otherwise missed")
     parser.add_argument("--write", action="store_true", help="rewrite the variants' rules in matrix.yaml from the result")
     parser.add_argument("--fresh", action="store_true", help="forget remembered runs: run every probe again")
     parser.add_argument("--markdown", action="store_true", help="also print the history as Markdown table rows")
@@ -59,7 +62,7 @@ def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
                               "later releases would lose their expectations")
         if len(versions) < 2:
             raise BisectError(f"nothing to bisect: {len(versions)} release(s) between {first} and {last}")
-        seeds = [releases.resolve(v.version, the_matrix.python) for v in the_matrix.flax]
+        seeds = [releases.resolve(v, the_matrix.python) for v in [v.version for v in the_matrix.flax] + args.probe]
         seeds = [s for s in dict.fromkeys(seeds) if s in versions]
         prober = Prober(the_matrix, args.case, BISECT_DIR / args.case, log=log, fresh=args.fresh)
         start = time.monotonic()

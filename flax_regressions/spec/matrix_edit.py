@@ -37,6 +37,13 @@ def stable_match(messages: list[str]) -> str | None:
     return escape(phrase) if phrase else None
 
 
+def prefix_match(messages: list[str]) -> str:
+    """The regex for messages with no common phrase of plain words (``unexpected object RngStream(``): their common
+    beginning, up to any memory address; ``^$`` for messages that are all empty."""
+    prefix = os.path.commonprefix(messages).split("0x")[0].strip()
+    return "^" + escape(prefix) if prefix else "^$"
+
+
 def escape(text: str) -> str:
     """re.escape for people: only the characters that mean something in a regex get a backslash."""
     return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
@@ -91,7 +98,7 @@ def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, 
     if segment.expect == "fail":
         rule["warns" if expect == "warn" else "raises"] = before.raises if before else segment.exception
         keep = before and all(re.search(before.match, m) for m in segment.messages)
-        rule["match"] = before.match if keep else stable_match(segment.messages) or escape(segment.exception)
+        rule["match"] = before.match if keep else stable_match(segment.messages) or prefix_match(segment.messages)
     if before and before.note:
         rule["note"] = before.note
     elif segment.by_jax:
