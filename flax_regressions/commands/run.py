@@ -84,15 +84,9 @@ def main(argv: list[str] | None = None, log=print) -> int:
 def run_one(the_matrix: Matrix, cell: CellId, pytest_args: list[str], log, lock: locks.Lock | None = None) -> CellResult:
     """One cell, its pytest output to results/logs/<cell>.log (two cells run at once), a line when it starts and ends."""
     logfile = RESULTS_DIR / "logs" / f"{cell}.log"
-    logfile.parent.mkdir(parents=True, exist_ok=True)
     log(f"run: {cell}: started")
-
-    def to_log(command: list[str], env: dict[str, str]) -> None:
-        with open(logfile, "w") as out:
-            subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
-
     result = cells.run_cell(the_matrix, cell.flax, cell.backend, pytest_args, log=lambda line: log(f"run: {cell}: {line}"),
-                            runner=to_log, lock=lock)
+                            runner=cells.logged_runner(logfile), lock=lock)
     ended = result.reason if result.outcome is not CellOutcome.RAN else result.rerun_failed or "ran"
     log(f"run: {cell}: {ended}" + (f" (log: {shown_path(logfile)})" if logfile.exists() else ""))
     return result

@@ -130,6 +130,17 @@ def _subprocess_runner(command: list[str], env: dict[str, str]) -> None:
     subprocess.run(command, env=os.environ | env, cwd=harness())
 
 
+def logged_runner(logfile: Path):
+    """A ``runner`` for run_cell whose pytest output goes to ``logfile``, not to the terminal: for the commands
+    that run several cells at once (the gate, sweep, run) or keep each probe's log (bisect)."""
+    def runner(command: list[str], env: dict[str, str]) -> None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "w") as out:
+            subprocess.run(command, env=os.environ | env, cwd=harness(), stdout=out, stderr=subprocess.STDOUT)
+
+    return runner
+
+
 def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] = (), *,
              cells_dir: Path = CELLS_DIR, log=print, runner=_subprocess_runner, jax: str | None = None,
              lock: Lock | None = None) -> CellResult:

@@ -14,8 +14,6 @@ knowing, not breaking. A variant that crashes the interpreter or hangs past its 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -127,13 +125,7 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], j
     cell = CellId(version, backend, jax)
     log = GATE_DIR / "logs" / f"{cell}.log"
     cell_file(GATE_DIR / "cells", cell).unlink(missing_ok=True)  # never compare a stale file left by an earlier run
-    log.parent.mkdir(parents=True, exist_ok=True)
-
-    def runner(command: list[str], env: dict[str, str]) -> None:
-        with open(log, "w") as out:
-            subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
-
-    result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=runner,
+    result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=cells.logged_runner(log),
                             log=lambda line: print(f"gate: {line}", file=sys.stderr), jax=jax, lock=lock)
     if log.exists():
         last = (log.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")

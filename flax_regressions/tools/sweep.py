@@ -9,12 +9,10 @@ in results/sweep/logs/<cell>.log.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from flax_regressions.core.paths import RESULTS_DIR, ROOT
+from flax_regressions.core.paths import RESULTS_DIR
 from flax_regressions.core.merged import Row
 from flax_regressions.core.results import CellId, cell_file, load_cells
 from flax_regressions.running import cells
@@ -36,14 +34,8 @@ def sweep(the_matrix: Matrix, versions: list[str], resume: bool = False, log=pri
 
     def run(cell: CellId) -> None:
         step = time.monotonic()
-        pytest_log = SWEEP_DIR / "logs" / f"{cell}.log"
-        pytest_log.parent.mkdir(parents=True, exist_ok=True)
-
-        def runner(command: list[str], env: dict[str, str]) -> None:
-            with open(pytest_log, "w") as out:
-                subprocess.run(command, env=os.environ | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-        cells.run_cell(the_matrix, cell.flax, BACKEND, ["-q"], cells_dir=cells_dir, log=log, runner=runner)
+        cells.run_cell(the_matrix, cell.flax, BACKEND, ["-q"], cells_dir=cells_dir, log=log,
+                       runner=cells.logged_runner(SWEEP_DIR / "logs" / f"{cell}.log"))
         finished.append(cell)
         log(f"sweep: {len(finished)}/{len(todo)} flax {cell.flax}: {time.monotonic() - step:.0f}s")
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -106,14 +104,8 @@ class Prober:
         cells_dir = self.dir / "cells"
         cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-
-        def runner(command: list[str], env: dict[str, str]) -> None:
-            with open(logfile, "w") as out:
-                subprocess.run(command, env=os.environ | env, cwd=cells.harness(), stdout=out, stderr=subprocess.STDOUT)
-
         result = cells.run_cell(self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
-                                log=lines.append, runner=runner, jax=jax)
+                                log=lines.append, runner=cells.logged_runner(logfile), jax=jax)
         seconds = time.monotonic() - start
         built = any(line.startswith("building ") for line in lines)
         self.cost.update(runs=1, built=int(built), seconds=seconds)
