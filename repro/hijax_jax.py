@@ -14,7 +14,8 @@ environment changes, ``jax<0.11.2`` or ``flax>=0.12.10``, so this case has no ``
 
 Variants run their imports in a fresh interpreter (``sys.executable -c ...``): once ``flax.nnx`` is imported (or
 half-imported) in this process, the other variants could not observe the import again. A child's exception is
-re-raised here with the same built-in type and message (RuntimeError for non-built-in types).
+re-raised here with the same built-in type and message (RuntimeError for non-built-in types). A process that
+has already imported ``flax.nnx`` runs the check itself: there the import is known to have worked.
 
 Versions named in the report: Flax 0.12.9, jax/jaxlib 0.11.2, Python 3.14 (macOS). Reproduced here with
 Python 3.12 on Linux (environment ``flax==0.12.9 jax==0.11.2 jaxlib==0.11.2``).
@@ -47,7 +48,14 @@ np.testing.assert_allclose(np.asarray(layer(jnp.asarray(x))), want, rtol=1e-5, a
 """
 
 def _run_isolated(code):
-    """Run `code` in a fresh interpreter; re-raise its exception (built-in type, same message) here."""
+    """Run `code` in a fresh interpreter; re-raise its exception (built-in type, same message) here.
+
+    Where this process has imported ``flax.nnx`` already (a test run of many repro modules), the import is known to
+    work here, and the check runs in this process instead: the same observation, without a second interpreter.
+    """
+    if "flax.nnx" in sys.modules:
+        exec(code, {})
+        return
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     if proc.returncode == 0:
         return

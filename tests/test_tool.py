@@ -93,7 +93,7 @@ def test_a_broken_user_matrix_is_one_line_naming_its_file_and_line(tool_env, use
     proc = tool(tool_env, "validate", "--cases", "cases", cwd=user_repo)
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("validate: error: cases/matrix.yaml:9: cases.train_step.variants.fix[0].expect: "
-                                   "must be pass or fail, not 'maybe'")
+                                   "must be pass, fail or warn, not 'maybe'")
 
 
 def test_a_case_id_declared_twice_names_both_files(tool_env, user_repo):
