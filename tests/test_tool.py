@@ -168,4 +168,6 @@ def test_the_installed_tool_gates_the_user_repository_on_its_lock_and_names_its_
     assert {name: before["packages"][name] for name in ("optax", "numpy", "chex")} == {
         "optax": "0.2.4", "numpy": "2.2.4", "chex": "0.1.89"}  # the team's own pins, recorded as installed
     assert sorted(p.name for p in (user_repo / ".envs").glob("lock-*/*") if p.is_dir()) == [
-        "flax-0.10.5-cpu", "flax-0.11.0-cpu"]  # the lock's own environments, never the catalogue's
+        "flax-0.10.5-cpu", "flax-0.11.0-cpu", "jax-0.7.0"]  # the lock's own environments, never the catalogue's
+    # JAX moved too (0.5.3 -> 0.7.0): flax 0.10.5 with jax 0.7.0, from the same lock, keeps the workaround: Flax's change
+    assert [c["cause"] for c in verdict["changes"] if c["breaking"]] == ["flax"]
