@@ -36,7 +36,8 @@ def render(verdict: dict) -> str:
     if "mixed" in verdict:
         m = verdict["mixed"]
         lines += ["", f"Flax and JAX both move: flax {m['flax']} was run again with jax {m['jax']}; a breaking change "
-                      "it already shows is JAX's, one it does not show is Flax's."]
+                      "it already shows (the same failure) is JAX's, one that still works there is Flax's, and one that "
+                      "fails otherwise there is not told."]
     for key, (heading, _, _) in CHANGES.items():
         chosen = [c for c in verdict["changes"] if c["change"] == key]
         if not chosen:
@@ -45,7 +46,7 @@ def render(verdict: dict) -> str:
         headers = ["case", "variant", f"on {side_name(a)}", f"on {side_name(b)}"]
         if "mixed" in verdict and CHANGES[key][1]:
             headers.append("cause")
-            rows = [row + [{"jax": "JAX", "flax": "Flax"}[c["cause"]]] for row, c in zip(rows, chosen)]
+            rows = [row + [{"jax": "JAX", "flax": "Flax", None: "not told"}[c["cause"]]] for row, c in zip(rows, chosen)]
         lines += ["", f"### {heading}", ""] + table(headers, rows)
     if verdict.get("cause_note"):
         lines += ["", f"Cause not told: {verdict['cause_note']}"]
@@ -74,12 +75,16 @@ def where(verdict: dict) -> str:
 
 def cause_text(verdict: dict, change: dict) -> str:
     """Whose change a breaking one is, where Flax and JAX both moved and the gate told them apart."""
-    if "mixed" not in verdict or not change.get("cause"):
+    if "mixed" not in verdict:
         return ""
     mixed = verdict["mixed"]
-    if change["cause"] == "jax":
-        return f"; JAX's change (flax {mixed['flax']} with jax {mixed['jax']} already does this)"
-    return f"; Flax's change (flax {mixed['flax']} with jax {mixed['jax']} does not do this)"
+    pair = f"flax {mixed['flax']} with jax {mixed['jax']}"
+    if change.get("cause") == "jax":
+        return f"; JAX's change ({pair} already does this)"
+    if change.get("cause") == "flax":
+        return f"; Flax's change ({pair} does not do this)"
+    there = change.get("with_newer_jax")
+    return f"; cause not told ({pair} " + (f"{what(there)})" if there else "did not run it)")
 
 
 def _older(a: str | None, b: str | None) -> bool:

@@ -170,8 +170,9 @@ def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str
 
 def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResult, backend: str,
               extra: list[str], lock: Lock | None = None) -> None:
-    """Give every breaking change its ``cause``: "flax" or "jax" (see the module docstring), or None when the
-    older Flax cannot run with the newer JAX (``cause_note`` says why)."""
+    """Give every breaking change its ``cause`` (see the module docstring): "jax" when the older Flax with the newer
+    JAX already fails the same way, "flax" when it still works there, None when it fails otherwise or cannot run
+    (the older Flax may not even import with that JAX); each change keeps what that run did (``with_newer_jax``)."""
     breaking = [c for c in verdict["changes"] if c["breaking"]]
     flax_moved, jax_moved = old.versions.flax != new.versions.flax, old.versions.jax != new.versions.jax
     if not (flax_moved and jax_moved):
@@ -188,9 +189,18 @@ def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResul
             change["cause"] = None
         return
     records = {(r.case, r.variant): r for r in mixed.records}
-    olds = {(r.case, r.variant): r for r in old.records}
+    news = {(r.case, r.variant): r for r in new.records}
     for change in breaking:
         key = (change["case"], change["variant"])
-        shown = key in records and classify(change["variant"], olds[key], records[key]) == change["change"]
-        change["cause"] = "jax" if shown else "flax"
+        there, after = records.get(key), news[key]
+        if there is None:
+            change["cause"] = None
+            continue
+        change["with_newer_jax"] = _shown(there)
+        if there.outcome is Outcome.PASSED:
+            change["cause"] = "flax"
+        elif there.outcome is after.outcome and there.failure.same_as(after.failure):
+            change["cause"] = "jax"
+        else:
+            change["cause"] = None
     verdict["mixed"] = side(mixed, old.versions.flax)
