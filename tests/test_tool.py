@@ -112,7 +112,7 @@ def test_here_runs_in_this_interpreter_and_records_what_is_installed(tool_env, u
     flax = version("flax")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"train_step-fix on flax {flax} (cpu): ❌ fix broken: TypeError: Missing required argument `wrt`" in proc.stderr
-    assert "1 not as expected" in proc.stderr, "the built-in cases are as expected here"
+    assert "1 cells not as expected" in proc.stderr, "the built-in cases are as expected here"
     results = json.loads((user_repo / "results" / "cells" / f"flax-{flax}-cpu.json").read_text())
     assert results["versions"] == {"flax": flax, "jax": version("jax"), "jaxlib": version("jaxlib")}
     assert results["backend"] == "cpu" and "optax" in results["packages"], "every installed package is recorded"

@@ -14,6 +14,7 @@ import sys
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
 from flax_regressions.core.paths import RESULTS_DIR
+from flax_regressions.core.merged import Row
 from flax_regressions.core.results import CellId
 from flax_regressions.render import matrix_table, reportlog
 from flax_regressions.render.markdown import write
@@ -36,15 +37,21 @@ def main(the_matrix: matrix.Matrix | None = None, log=print, argv: list[str] | N
     rows = report.write_report(wanted or report.default_cells(the_matrix), the_matrix)
     text = matrix_table.render(rows)
     write(RESULTS_DIR / "matrix.md", text)
+    return verdict(rows, text, log, args.report_log)
+
+
+def verdict(rows: list[Row], text: str, log=print, report_log: str | None = None) -> int:
+    """Print the table (``text``) and the rows not as expected, write the report log when asked; return the exit
+    status. The report's, and `flax-regressions run --here`'s for its one cell."""
     print(text)
     bad = matrix_table.summary_lines(rows)
     code = status.NOT_AS_EXPECTED if bad else status.OK
-    if args.report_log:
-        reportlog.write(args.report_log, rows, code)
+    if report_log:
+        reportlog.write(report_log, rows, code)
     if bad:
         print(f"{len(bad)} cells not as expected:\n  " + "\n  ".join(bad), file=sys.stderr)
-        return code
-    log(f"all {len(rows)} cells as expected")
+    else:
+        log(f"all {len(rows)} cells as expected")
     return code
 
 

@@ -28,7 +28,7 @@ from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR, shown_path
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError, cell_file
 from flax_regressions.incell.context import chosen_backend
 from flax_regressions.incell.repros import installed_versions
-from flax_regressions.render import matrix_table, reportlog
+from flax_regressions.render import matrix_table
 from flax_regressions.running import cells, locks
 from flax_regressions.spec import cases
 from flax_regressions.spec.model import Matrix, MatrixError
@@ -108,16 +108,9 @@ def here(the_matrix: Matrix, backend: str, pytest_args: list[str], log, report_l
     except ResultsError as exc:
         print(f"run: error: {cell}: {'pytest wrote no results file' if not path.exists() else exc}", file=sys.stderr)
         return status.USAGE_ERROR
-    rows = report.rows_of(the_matrix, {cell: result}, {}, [cell])
-    print(matrix_table.render(rows))
-    bad = matrix_table.summary_lines(rows)
-    if bad:
-        print(f"{len(bad)} not as expected:\n  " + "\n  ".join(bad), file=sys.stderr)
     log(f"run: wrote {shown_path(path)}")
-    code = status.NOT_AS_EXPECTED if bad else status.OK
-    if report_log:
-        reportlog.write(report_log, rows, code)
-    return code
+    rows = report.rows_of(the_matrix, {cell: result}, {}, [cell])
+    return report_command.verdict(rows, matrix_table.render(rows), log, report_log)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from flax_regressions.core.results import CellId, Versions
-from flax_regressions.incell.repros import installed_versions
+from flax_regressions.incell.repros import installed_versions, run_variant
 from flax_regressions.spec.model import Matrix
 from flax_regressions.spec.rules import Rule
 
@@ -33,6 +33,11 @@ class CellContext:
 
     def rule(self, case: str, variant: str) -> Rule | None:
         return next((rule for c, v, rule in self.expectations if (c, v) == (case, variant)), None)
+
+    def run(self, case: str, variant: str, kwargs: dict | None = None):
+        """Call one variant as this cell does (incell.repros.run_variant): its module from the repro/ of the matrix
+        that declares the case, the warnings its rules name watched. Returns (exception or None, seconds)."""
+        return run_variant(self.matrix.repro_dir(case), case, variant, kwargs, self.matrix.watched_warnings(case, variant))
 
 
 _SOURCE = pytest.StashKey[tuple[Matrix, CellId | None]]()

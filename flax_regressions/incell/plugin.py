@@ -34,7 +34,7 @@ from flax_regressions.core.variant import is_bug
 from flax_regressions.incell import cache_use, crashes, faults, properties, recorder
 from flax_regressions.incell.context import cell_context, configure_cell
 from flax_regressions.incell.pytest_entry import ENTRY_POINT, add_cases_option
-from flax_regressions.incell.repros import ReproImportError, installed_versions, run_variant
+from flax_regressions.incell.repros import ReproImportError, installed_versions
 from flax_regressions.running import compile_cache
 from flax_regressions.spec import repro_modules
 from flax_regressions.spec.cases import load as load_matrix
@@ -176,8 +176,7 @@ def check_variant(case: str, variant: str, node) -> None:
     context = cell_context(node.config)
     rule = context.rule(case, variant)
     try:
-        exc, duration = run_variant(context.matrix.repro_dir(case), case, variant,
-                                    watched=context.matrix.watched_warnings(case, variant))
+        exc, duration = context.run(case, variant)
     except ReproImportError as error:  # the variant never ran: an error, whatever its rule says
         record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0)
         node.user_properties.extend(recorder.as_user_properties(record))

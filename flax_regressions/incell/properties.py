@@ -22,7 +22,6 @@ from hypothesis import note, settings
 
 from flax_regressions.core.failure import first_line
 from flax_regressions.incell.context import CellContext, cell_context
-from flax_regressions.incell.repros import run_variant
 
 CI_EXAMPLES = 1
 THOROUGH_EXAMPLES = 40
@@ -62,7 +61,7 @@ def check_example(config, case: str, variant: str, kwargs: dict) -> None:
     context = cell_context(config)
     rule = context.rule(case, variant)
     note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
-    exc, _ = run_variant(context.matrix.repro_dir(case), case, variant, kwargs, context.matrix.watched_warnings(case, variant))
+    exc, _ = context.run(case, variant, kwargs)
     if rule.expect == "pass":
         if exc is not None:
             raise exc  # the fix broke for these sizes: its own assertion or error, with its traceback

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from flax_regressions.core.failure import common_phrase
+from flax_regressions.core.failure import common_phrase, normalized
 from flax_regressions.core.variant import is_bug
 from flax_regressions.spec import matrix
 from flax_regressions.spec.rules import Rule, builtin_warning
@@ -40,7 +40,7 @@ def stable_match(messages: list[str]) -> str | None:
 def prefix_match(messages: list[str]) -> str:
     """The regex for messages with no common phrase of plain words (``unexpected object RngStream(``): their common
     beginning, up to any memory address; ``^$`` for messages that are all empty."""
-    prefix = os.path.commonprefix(messages).split("0x")[0].strip()
+    prefix = os.path.commonprefix([normalized(m) for m in messages]).split("0x…")[0].rstrip()
     return "^" + escape(prefix) if prefix else "^$"
 
 

@@ -2,8 +2,9 @@
 
 A JAX upgrade is an upgrade too: either side can pin a JAX release of its own, and with Flax held the gate
 compares two JAX releases. When a Flax upgrade also moves JAX (each release brings its contemporary JAX) and
-something breaks, the older Flax is run once more with the newer side's JAX: a change that this run already
-shows is JAX's (``cause: jax``), one it does not show is Flax's, as bisect tells them apart.
+something breaks, the older Flax is run once more with the newer side's JAX, as bisect tells them apart: a
+change that this run already shows (the same failure) is JAX's (``cause: jax``), one that still works there is
+Flax's, and one that fails another way there is not told (``cause: None``; see ``attribute``).
 
 It compares what actually happens on each side, the outcome and the failure of every variant, not whether
 either side matches matrix.yaml: a gate is run before matrix.yaml knows the new release. The changes that

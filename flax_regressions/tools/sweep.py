@@ -30,6 +30,9 @@ def sweep(the_matrix: Matrix, versions: list[str], resume: bool = False, log=pri
     done, _ = load_cells(cells_dir)
     for stale in set(done) - set(wanted):  # the report reads every file here: keep only this sweep's cells
         cell_file(cells_dir, stale).unlink()
+    todo = [cell for cell in wanted if not (resume and cell in done and done[cell].complete)]
+    if len(todo) < len(wanted):
+        log(f"sweep: {len(wanted) - len(todo)} release(s) kept from the earlier sweep")
     finished = []
 
     def run(cell: CellId) -> None:
@@ -39,9 +42,6 @@ def sweep(the_matrix: Matrix, versions: list[str], resume: bool = False, log=pri
         finished.append(cell)
         log(f"sweep: {len(finished)}/{len(todo)} flax {cell.flax}: {time.monotonic() - step:.0f}s")
 
-    todo = [cell for cell in wanted if not (resume and cell in done and done[cell].complete)]
-    if len(todo) < len(wanted):
-        log(f"sweep: {len(wanted) - len(todo)} release(s) kept from the earlier sweep")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(run, todo))
     return report.write_report(wanted, the_matrix, cells_dir, SWEEP_DIR)
