@@ -9,7 +9,8 @@ against pip for the cold build.
 - warm with the cache: ``nox`` again, every environment reused and every program in the cache;
 - the five seeded cases: the same warm ``nox`` with the cache, narrowed to the catalogue's first five cases
   (``-k``), so the cost of the catalogue's growth is a ratio from one run;
-- floor: the same pytest runs started directly in the prepared environments, one after another, uncached;
+- floor: the same pytest runs started directly in the prepared environments, one after another, uncached (with the
+  environment a cell runs with, its kept bytecode included: running.cells.cell_environment);
 - build with uv / build with pip: the environments alone, from the same lock files, with uv against venv + pip.
 
 Each figure is one run, and the ratios come from that one run: the machines are shared and noisy, so compare
@@ -53,7 +54,7 @@ def floor(the_matrix) -> float:
     total = 0.0
     for cell in default_cells(the_matrix):
         python = envs.ENVS_DIR / cells.spec_for(the_matrix, cell.flax, "cpu").name / "bin" / "python"
-        total += timed(cells.pytest_command(python, cell, ["-q"]), env={"JAX_PLATFORMS": "cpu"} | UNCACHED)
+        total += timed(cells.pytest_command(python, cell, ["-q"]), env=cells.cell_environment("cpu") | UNCACHED)
     return total
 
 

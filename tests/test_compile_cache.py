@@ -5,11 +5,13 @@ run on a fresh cache, then on the same cache with every entry corrupted, then wi
 import os
 import subprocess
 import sys
-
+from contextlib import contextmanager
 
 from flax_regressions.core.paths import ROOT
-from flax_regressions.core.results import CellId, CellResult
+from flax_regressions.core.results import CellId, CellResult, Versions
+from flax_regressions.incell import cache_use, context
 from flax_regressions.running import cells, compile_cache
+from flax_regressions.spec import matrix
 
 CELL = CellId("latest", "cpu")
 
@@ -33,11 +35,62 @@ def test_the_switch_turns_the_cache_off():
     assert compile_cache.settings(environ={compile_cache.SWITCH: "off"}) == {}
 
 
-def test_the_cache_is_off_for_the_jax_releases_whose_cache_changed_results():
+def test_the_cache_is_used_with_the_jax_releases_checked_against_no_cache_and_bypassed_where_it_served_wrong():
     """Measured: JAX 0.5.1, 0.5.3 and 0.6.0 compute other numbers for vmap_while_loop's variants from the cache."""
-    assert not any(compile_cache.trusted(jax) for jax in ("0.5.1", "0.5.3", "0.6.0"))
-    assert not any(compile_cache.trusted(jax) for jax in ("0.4.34", "0.6.1", None))  # not measured
-    assert all(compile_cache.trusted(jax) for jax in ("0.4.35", "0.6.2", "0.7.0", "0.9.0.1", "0.12.0.1"))
+    assert all(compile_cache.trusted(jax) for jax in ("0.4.34", "0.4.35", "0.5.0", "0.5.1", "0.5.3", "0.6.0", "0.6.2",
+                                                       "0.7.0", "0.9.0.1", "0.12.0.1"))
+    assert not any(compile_cache.trusted(jax) for jax in ("0.4.33", "0.5.2", "0.6.1", None))  # not checked
+    assert all(compile_cache.served_wrong("vmap_while_loop", jax) for jax in ("0.5.1", "0.5.3", "0.6.0"))
+    assert not any(compile_cache.served_wrong("vmap_while_loop", jax) for jax in ("0.5.0", "0.6.2", None))
+    assert not compile_cache.served_wrong("rnn_jit", "0.5.3")
+
+
+def test_a_cell_bypasses_the_cache_for_the_variants_of_a_case_it_served_wrong_with_its_jax_only(monkeypatch):
+    bypassing = []
+
+    @contextmanager
+    def bypassed():
+        bypassing.append(True)
+        yield
+        bypassing.pop()
+
+    ran = []
+    monkeypatch.setattr(cache_use, "bypassed", bypassed)
+    monkeypatch.setattr(context, "run_variant", lambda _dir, case, *a: ran.append((case, bool(bypassing))) or (None, 0))
+    for jax in ("0.5.3", "0.6.2"):
+        cell = context.CellContext(matrix.load(), Versions("0.10.5", jax, jax), "cpu", CellId("0.10.5", "cpu"), ())
+        cell.run("vmap_while_loop", "fix_closure")
+        cell.run("rnn_jit", "fix_nnx_jit")
+    assert ran == [("vmap_while_loop", True), ("rnn_jit", False), ("vmap_while_loop", False), ("rnn_jit", False)]
+
+
+BYPASS = """
+import sys
+import jax, jax.numpy as jnp
+from flax_regressions.incell import cache_use
+cache_use.listen()
+def compiled(scale):
+    with cache_use.counted() as counts:
+        jax.jit(lambda x: x * scale + 1.0)(jnp.ones(3)).block_until_ready()
+    return counts["requests"]
+before = compiled(2.0)
+with cache_use.bypassed():
+    during = compiled(3.0)
+after = compiled(4.0)
+print(before, during, after)
+"""
+
+
+def test_a_bypassed_block_neither_asks_nor_fills_the_cache_and_the_cache_works_again_after_it(tmp_path):
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")} | {"JAX_PLATFORMS": "cpu"} | (
+        compile_cache.settings(cache, environ={}))
+    proc = subprocess.run([sys.executable, "-c", BYPASS], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, during, after = map(int, proc.stdout.split())
+    assert before > 0 and during == 0 and after > 0
+    assert len([path for path in cache.iterdir() if path.name.endswith("-cache")]) == before + after
 
 
 def test_a_corrupted_or_unwritable_cache_never_fails_or_changes_a_cell(tmp_path):

@@ -5,6 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from flax_regressions.core.paths import BYTECODE_DIR
 from flax_regressions.running import cells, envs
 from flax_regressions.spec import matrix, releases
 from tests.test_matrix import GOOD, write
@@ -146,9 +147,12 @@ def test_a_built_cell_runs_with_no_network_at_all(tmp_path, registry, monkeypatc
     monkeypatch.setattr(releases, "published", lambda package="flax": pytest.fail("the registry was asked"))
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv ran"))
     ran = []
-    cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", runner=lambda cmd, env: ran.append(cmd),
-                   log=lambda _: None)
-    assert ran and ran[0][0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
+    cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda _: None,
+                   runner=lambda cmd, env: ran.append((cmd, env)))
+    [(command, env)] = ran
+    assert command[0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
+    # the cell keeps the bytecode it compiles, in the work directory, even where PYTHONDONTWRITEBYTECODE is set
+    assert env["PYTHONDONTWRITEBYTECODE"] == "" and env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_DIR)
 
 
 UNREACHABLE = """\

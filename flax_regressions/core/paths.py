@@ -28,6 +28,7 @@ RESULTS_DIR = WORKDIR / "results"
 CELLS_DIR = RESULTS_DIR / "cells"
 REPORTS_DIR = WORKDIR / "reports"
 COMPILE_CACHE_DIR = WORKDIR / ".jax-cache"
+BYTECODE_DIR = ENVS_DIR / "bytecode"  # what the cells' Pythons compile (running.cells.cell_environment)
 HARNESS_DIR = ENVS_DIR / "harness" if INSTALLED else ROOT  # a cell's pytest runs here, the package importable from it
 
 

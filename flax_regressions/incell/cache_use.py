@@ -1,4 +1,5 @@
-"""What JAX's persistent compilation cache did during one test: compilations that asked it, and those it served.
+"""What JAX's persistent compilation cache did during one test (compilations that asked it, those it served), and
+the cache bypassed for a case whose programs it served wrong on this JAX (running.compile_cache.served_wrong).
 
 Counted from JAX's own monitoring events (``/jax/compilation_cache/compile_requests_use_cache`` and
 ``.../cache_hits``, recorded by jax/_src/compiler.py in every release the suite runs), in the process that
@@ -44,3 +45,23 @@ def counted():
         yield delta
     finally:
         delta.update(requests=_seen[REQUESTS] - before[REQUESTS], served=_seen[SERVED] - before[SERVED])
+
+
+@contextmanager
+def bypassed():
+    """Neither read nor write the persistent cache during the block; the rest of the cell keeps using it.
+
+    JAX decides once per process whether to use the cache and keeps the answer; ``reset_cache`` (in
+    jax/_src/compilation_cache.py of every JAX the suite runs) forgets it, so the next compilation asks
+    ``jax_enable_compilation_cache`` again: on the way in and on the way out."""
+    import jax
+    from jax._src import compilation_cache
+
+    enabled = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+        compilation_cache.reset_cache()

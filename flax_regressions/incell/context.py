@@ -8,12 +8,15 @@ import JAX, which a run that collects no variant (the harness's own tests) shoul
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import pytest
 
 from flax_regressions.core.results import CellId, Versions
+from flax_regressions.incell import cache_use
 from flax_regressions.incell.repros import installed_versions, run_variant
+from flax_regressions.running import compile_cache
 from flax_regressions.spec.model import Matrix
 from flax_regressions.spec.rules import Rule
 
@@ -36,8 +39,12 @@ class CellContext:
 
     def run(self, case: str, variant: str, kwargs: dict | None = None):
         """Call one variant as this cell does (incell.repros.run_variant): its module from the repro/ of the matrix
-        that declares the case, the warnings its rules name watched. Returns (exception or None, seconds)."""
-        return run_variant(self.matrix.repro_dir(case), case, variant, kwargs, self.matrix.watched_warnings(case, variant))
+        that declares the case, the warnings its rules name watched, the compilation cache bypassed where it
+        served this case wrong on this JAX. Returns (exception or None, seconds)."""
+        cache = cache_use.bypassed() if compile_cache.served_wrong(case, self.versions.jax) else nullcontext()
+        with cache:
+            return run_variant(self.matrix.repro_dir(case), case, variant, kwargs,
+                               self.matrix.watched_warnings(case, variant))
 
 
 _SOURCE = pytest.StashKey[tuple[Matrix, CellId | None]]()
