@@ -65,7 +65,6 @@ def test_a_cell_bypasses_the_cache_for_the_variants_of_a_case_it_served_wrong_wi
 
 
 BYPASS = """
-import sys
 import jax, jax.numpy as jnp
 from flax_regressions.incell import cache_use
 cache_use.listen()

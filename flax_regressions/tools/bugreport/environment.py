@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from flax_regressions.core.failure import Failure
+from flax_regressions.running.cells import cell_environment
 from flax_regressions.tools.bugreport import ReportError
 
 SCRIPT_TIMEOUT_S = 600
@@ -69,8 +70,9 @@ def system_info(python: Path, backend: str) -> tuple[dict, str]:
 
 
 def _env(backend: str) -> dict[str, str]:
+    """The caller's environment but its Python search path, with a cell's backend and kept bytecode."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return env | {"JAX_PLATFORMS": backend}
+    return env | cell_environment(backend)
 
 
 def failure_of(output: str) -> Failure:
