@@ -6,7 +6,8 @@ repository made here from tests/fixtures/user_repo), with the tool from a copy o
 The ``uses:`` steps are replaced by their effect: checkout is the clone, setup-uv and setup-python are no-ops
 (uv is installed), an artifact is a directory handed from job to job (upload-artifact's rule for the root of
 several paths included), and the issue action's input is read the way that action reads it (pytest's own
-report classes). Every ``${{ }}`` expression is substituted from an explicit table; an unknown one fails.
+report classes). Every ``${{ }}`` expression is substituted from an explicit table; an unknown one fails. The
+jobs share the checkout's environments and compilation cache (tests.shared_work), as a cache step would.
 """
 
 import fnmatch
@@ -31,6 +32,7 @@ from flax_regressions.core.results import Versions
 from flax_regressions.render import reportlog
 from flax_regressions.spec import cases
 from flax_regressions.tools import report
+from tests.shared_work import SHARED
 
 ACTION = ROOT / "action.yml"
 EXAMPLE = ROOT / "examples" / "workflows" / "flax-upgrade.yml"
@@ -224,7 +226,7 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     artifacts = team["base"] / "artifacts"
     common = {"inputs.pytest_args": "-m conformance", "github.token": "t", "github.server_url": "https://github.com",
               "github.repository": "team/repo", "github.run_id": "1"}
-    env = workflow["env"] | {"TOOL": str(team["tool"]), "PATH": team["path"]}
+    env = workflow["env"] | {"TOOL": str(team["tool"]), "PATH": team["path"]} | SHARED
 
     listing = Runner(clone(team, "list"), artifacts, common, env)
     assert listing.run(jobs["list"]["steps"]), listing.log
@@ -271,7 +273,7 @@ def test_the_action_runs_the_gate_uploads_its_results_and_fails_the_step_on_exit
     given = {"from": "", "to": "0.11.0", "cases": "cases", "lock": "requirements.txt", "backend": "cpu"}
     values = {f"inputs.{name}": given.get(name, spec.get("default", "")) for name, spec in action["inputs"].items()}
     runner = Runner(clone(team, "action"), artifacts, values | {"github.action_path": str(team["tool"])},
-                    {"PATH": team["path"]})
+                    {"PATH": team["path"]} | SHARED)
     runner.run(action["runs"]["steps"])
     assert runner.outputs["gate"] == {"exit-code": "1"}, runner.log
     assert runner.failed and "the Flax upgrade breaks a variant" in runner.log

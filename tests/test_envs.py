@@ -1,6 +1,9 @@
 """Environment specs, release resolution and uv failure messages. No network, no Flax."""
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timezone
 
 import pytest
@@ -153,6 +156,15 @@ def test_a_built_cell_runs_with_no_network_at_all(tmp_path, registry, monkeypatc
     assert command[0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
     # the cell keeps the bytecode it compiles, in the work directory, even where PYTHONDONTWRITEBYTECODE is set
     assert env["PYTHONDONTWRITEBYTECODE"] == "" and env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_DIR)
+
+
+def test_envdir_moves_the_environments_and_their_bytecode_and_nothing_else(tmp_path):
+    shown = "from flax_regressions.core import paths as p; print(p.ENVS_DIR, p.BYTECODE_DIR, p.RESULTS_DIR)"
+    env = os.environ | {"FLAX_REGRESSIONS_WORKDIR": str(tmp_path / "work"), "FLAX_REGRESSIONS_ENVDIR": "shared"}
+    proc = subprocess.run([sys.executable, "-c", shown], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.split() == [str(tmp_path / "shared"), str(tmp_path / "shared" / "bytecode"),
+                                   str(tmp_path / "work" / "results")]  # relative: to the directory it runs in
 
 
 UNREACHABLE = """\

@@ -3,11 +3,12 @@ run from a directory outside the repository on the built-in catalogue and on the
 cases (tests/fixtures/user_repo), in this interpreter (--here), and inside a user's own pytest run.
 
 Nothing here is mocked: every test runs the installed ``flax-regressions`` or that environment's pytest. The
-environment is built once per test process (uv, from its package cache): the wheel, and this environment's own
-Flax and JAX for --here and the pytest plugin. No cell environment is built, but the two sides of the gate
-on the user repository's own lock (--lock).
+environment holds the wheel, and this environment's own Flax and JAX for --here and the pytest plugin; it is
+built once and kept while the wheel's bytes are the same (tests.shared_work). No cell environment is built, but
+the two sides of the gate on the user repository's own lock (--lock), in the checkout's .envs/ (SHARED).
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions.core.paths import ROOT
+from flax_regressions.core.paths import ENVS_DIR, ROOT
+from flax_regressions.running import locks
 from flax_regressions.spec import matrix
+from tests.shared_work import SHARED, UV, kept_venv
 
 USER_REPO = ROOT / "tests" / "fixtures" / "user_repo"
-UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 # The fixture's case as measured (cases/repro/train_step.py: passes on Flax 0.10.5, fails on 0.11.0 and later).
 STANDALONE = """\
 python: "3.12"
@@ -42,17 +44,14 @@ cases:
 
 @pytest.fixture(scope="session")
 def tool_env(tmp_path_factory) -> Path:
-    """A fresh virtual environment with the wheel of this checkout, and this environment's Flax and JAX."""
-    where = tmp_path_factory.mktemp("tool")
-    subprocess.run([UV, "build", "--wheel", "--quiet", "-o", str(where / "dist"), str(ROOT)], check=True,
-                   capture_output=True)
-    wheel = next((where / "dist").glob("flax_regressions-*.whl"))
-    env = where / "venv"
-    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(env)], check=True, capture_output=True)
+    """A virtual environment with the wheel of this checkout, and this environment's Flax and JAX. hatchling's
+    wheels are reproducible: the same bytes, the same environment, kept from the last run."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([UV, "build", "--wheel", "--quiet", "-o", str(dist), str(ROOT)], check=True, capture_output=True)
+    wheel = next(dist.glob("flax_regressions-*.whl"))
     pins = [f"{name}=={version(name)}" for name in ("flax", "jax", "jaxlib")]
-    subprocess.run([UV, "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), str(wheel), *pins],
-                   check=True, capture_output=True)
-    return env
+    key = hashlib.sha256(wheel.read_bytes() + " ".join(pins).encode()).hexdigest()
+    return kept_venv("tests-tool", [str(wheel), *pins], key)
 
 
 @pytest.fixture
@@ -62,9 +61,12 @@ def user_repo(tmp_path) -> Path:
     return tmp_path / "repo"
 
 
-def tool(env: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def tool(env: Path, *args: str, cwd: Path, shared: bool = True) -> subprocess.CompletedProcess:
+    """The installed tool; ``shared=False``: with none of SHARED, not even from this process (the in-cell plugin
+    that the harness's own pytest loads sets the checkout's compilation cache)."""
+    own = {name: value for name, value in os.environ.items() if name not in SHARED}
     return subprocess.run([str(env / "bin" / "flax-regressions"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=own | (SHARED if shared else {}))
 
 
 def installed_package(env: Path) -> Path:
@@ -122,11 +124,13 @@ def test_here_runs_in_this_interpreter_and_records_what_is_installed(tool_env, u
 
 def test_here_with_a_standalone_matrix_and_a_workdir_exits_0_when_all_is_as_expected(tool_env, user_repo, tmp_path):
     (user_repo / "cases" / "matrix.yaml").write_text(STANDALONE)
-    proc = tool(tool_env, "--workdir", str(tmp_path / "work"), "run", "--here", "--cases", "cases", cwd=user_repo)
+    proc = tool(tool_env, "--workdir", str(tmp_path / "work"), "run", "--here", "--cases", "cases", cwd=user_repo,
+                shared=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "fix broken, as recorded (TypeError)" in proc.stdout
     written = json.loads((tmp_path / "work" / "results" / "cells" / f"flax-{version('flax')}-cpu.json").read_text())
     assert [(r["case"], r["variant"], r["as_expected"]) for r in written["results"]] == [("train_step", "fix", True)]
+    assert written["compile_cache"]["directory"] == str(tmp_path / "work" / ".jax-cache")
     assert not (user_repo / "results").exists(), "--workdir: nothing under the directory it ran in"
 
 
@@ -154,7 +158,7 @@ def test_the_installed_tool_gates_the_user_repository_on_its_lock_and_names_its_
     path = os.pathsep.join([str(Path(os.path.realpath(sys.executable)).parent), os.environ["PATH"]])
     proc = subprocess.run([str(tool_env / "bin" / "flax-regressions"), "gate", "--cases", "cases", "--lock",
                            "requirements.txt", "--to", "0.11.0", "-k", "train_step"], cwd=user_repo, capture_output=True,
-                          text=True, timeout=600, env=os.environ | {"PATH": path})
+                          text=True, timeout=600, env=os.environ | SHARED | {"PATH": path})
     if proc.returncode == 2 and "cannot reach the package registry" in proc.stderr:
         pytest.skip("the package registry cannot be reached")
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -167,7 +171,8 @@ def test_the_installed_tool_gates_the_user_repository_on_its_lock_and_names_its_
     before = json.loads((gate_dir / "cells" / "flax-0.10.5-cpu.json").read_text())
     assert {name: before["packages"][name] for name in ("optax", "numpy", "chex")} == {
         "optax": "0.2.4", "numpy": "2.2.4", "chex": "0.1.89"}  # the team's own pins, recorded as installed
-    assert sorted(p.name for p in (user_repo / ".envs").glob("lock-*/*") if p.is_dir()) == [
+    lock_envs = ENVS_DIR / f"lock-{locks.read(user_repo / 'requirements.txt', '3.12').digest}"
+    assert sorted(p.name for p in lock_envs.iterdir() if p.is_dir()) == [
         "flax-0.10.5-cpu", "flax-0.11.0-cpu", "jax-0.7.0"]  # the lock's own environments, never the catalogue's
     # JAX moved too (0.5.3 -> 0.7.0): flax 0.10.5 with jax 0.7.0, from the same lock, keeps the workaround: Flax's change
     assert [c["cause"] for c in verdict["changes"] if c["breaking"]] == ["flax"]

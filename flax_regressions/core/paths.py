@@ -5,8 +5,10 @@ package, the copy the wheel ships under ``flax_regressions/catalogue/`` (pyproje
 working files (environments, results, reports, the compilation cache) go under the work directory, never
 inside an installed package: ``$FLAX_REGRESSIONS_WORKDIR`` (the ``flax-regressions`` command sets it from
 ``--workdir``, else to the directory it runs in; the cells it starts inherit it), else a checkout's root (nox
-and pytest there), else the directory the process runs in. It is read once, at import: the constants below
-are the only places that name these directories.
+and pytest there), else the directory the process runs in. The environments may live elsewhere:
+``$FLAX_REGRESSIONS_ENVDIR`` (nox's ``--envdir``) lets several work directories (a team's repositories, the
+harness's own end-to-end tests) share one set, built once; their bytecode goes with them. It is read once, at
+import: the constants below are the only places that name these directories.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ MATRIX_FILE = CATALOGUE_DIR / "matrix.yaml"
 
 WORKDIR_ENV = "FLAX_REGRESSIONS_WORKDIR"
 WORKDIR = Path(os.environ.get(WORKDIR_ENV) or (Path.cwd() if INSTALLED else ROOT)).resolve()
-ENVS_DIR = WORKDIR / ".envs"
+ENVDIR_ENV = "FLAX_REGRESSIONS_ENVDIR"
+ENVS_DIR = Path(os.environ.get(ENVDIR_ENV) or WORKDIR / ".envs").resolve()
 RESULTS_DIR = WORKDIR / "results"
 CELLS_DIR = RESULTS_DIR / "cells"
 REPORTS_DIR = WORKDIR / "reports"
 COMPILE_CACHE_DIR = WORKDIR / ".jax-cache"
 BYTECODE_DIR = ENVS_DIR / "bytecode"  # what the cells' Pythons compile (running.cells.cell_environment)
-HARNESS_DIR = ENVS_DIR / "harness" if INSTALLED else ROOT  # a cell's pytest runs here, the package importable from it
+HARNESS_DIR = WORKDIR / ".envs" / "harness" if INSTALLED else ROOT  # a cell's pytest runs here, the package importable from it
 
 
 def shown_path(path: Path) -> str:

@@ -1,0 +1,40 @@
+"""What the end-to-end tests share with the checkout they run in: its environments (their bytecode with them) and
+its compilation cache.
+
+Each of those tests runs the tool in a work directory of its own, a team's repository copied to a temporary
+directory. Alone, that directory would build its environments, compile JAX and Flax's bytecode and XLA's programs
+again on every run; shared, a second run builds nothing, as a team's CI that restores its caches. Environments
+are keyed by their pins and built under a lock (running.envs), and JAX's cache key covers the jaxlib release and
+the backend (running.compile_cache), so tests running side by side share them safely. What a test checks about
+where the tool writes, it checks with its own directories (no SHARED).
+"""
+
+import fcntl
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from flax_regressions.core.paths import COMPILE_CACHE_DIR, ENVDIR_ENV, ENVS_DIR
+
+SHARED = {ENVDIR_ENV: str(ENVS_DIR), "JAX_COMPILATION_CACHE_DIR": str(COMPILE_CACHE_DIR)}
+UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+
+
+def kept_venv(name: str, requirements: list[str], key: str) -> Path:
+    """A virtual environment under the checkout's .envs/ with ``requirements`` installed (bytecode compiled), built
+    once and kept while ``key`` stays the same: the xdist workers wait for one another, the next run reuses it."""
+    env = ENVS_DIR / name
+    ENVS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(ENVS_DIR / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = env / "built-for"
+        if stamp.is_file() and stamp.read_text() == key:
+            return env
+        shutil.rmtree(env, ignore_errors=True)
+        subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(env)], check=True, capture_output=True)
+        subprocess.run([UV, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(env / "bin" / "python"),
+                        *requirements], check=True, capture_output=True)
+        stamp.write_text(key)
+    return env
+
