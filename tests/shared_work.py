@@ -3,10 +3,12 @@ its compilation cache.
 
 Each of those tests runs the tool in a work directory of its own, a team's repository copied to a temporary
 directory. Alone, that directory would build its environments, compile JAX and Flax's bytecode and XLA's programs
-again on every run; shared, a second run builds nothing, as a team's CI that restores its caches. Environments
-are keyed by their pins and built under a lock (running.envs), and JAX's cache key covers the jaxlib release and
-the backend (running.compile_cache), so tests running side by side share them safely. What a test checks about
-where the tool writes, it checks with its own directories (no SHARED).
+again on every run; shared, a second run builds nothing, as a team's CI that restores its caches. An environment
+is built under a lock (running.envs) and JAX's cache key covers the jaxlib release and the backend
+(running.compile_cache), so tests running side by side share them safely, on one condition: an environment is
+named by its release and backend and rebuilt when its pins differ, so a test that shares them gives a release
+the pins matrix.yaml gives it, or a lock (whose environments have a directory of their own). What a test checks
+about where the tool writes, it checks with its own directories (no SHARED).
 """
 
 import fcntl

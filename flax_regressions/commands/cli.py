@@ -13,7 +13,8 @@ Each command is its commands/<name>.py ``main``, with the same flags, exit statu
 nox session, and ``--cases DIR`` for your own cases. The working files go under the work directory:
 ``--workdir DIR`` (given anywhere before a ``--``), else the directory the command runs in. It is fixed here,
 in $FLAX_REGRESSIONS_WORKDIR, before any module that reads core.paths is imported, and every cell the
-command starts inherits it.
+command starts inherits it. $FLAX_REGRESSIONS_ENVDIR, when set, holds the environments instead of the work
+directory's .envs/ (core.paths).
 """
 
 from __future__ import annotations
