@@ -13,8 +13,8 @@ import sys
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
-from flax_regressions.core.paths import RESULTS_DIR
 from flax_regressions.core.merged import Row
+from flax_regressions.core.paths import RESULTS_DIR
 from flax_regressions.core.results import CellId
 from flax_regressions.render import matrix_table, reportlog
 from flax_regressions.render.markdown import write

@@ -194,9 +194,13 @@ def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
                 f"as of {spec.cutoff} ({why})")
 
 
+def uv() -> str:
+    """The uv that builds environments: on PATH, else the one installed beside this Python (the dev group's)."""
+    return shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+
+
 def _uv(spec: EnvSpec, *args: str, stdin: str | None = None) -> None:
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    proc = subprocess.run([uv, *args], input=stdin, capture_output=True, text=True)
+    proc = subprocess.run([uv(), *args], input=stdin, capture_output=True, text=True)
     if proc.returncode != 0:
         raise uv_failure(spec.name, proc.stderr)
 
