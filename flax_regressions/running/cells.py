@@ -134,7 +134,13 @@ def cell_environment(backend: str) -> dict[str, str]:
     (measured: ``import jax, flax.nnx`` 5.3 s without bytecode, 1.7 s with). Cells keep it under .envs/bytecode/
     (PYTHONPYCACHEPREFIX), never beside a source file: an environment's, the harness's or a team's repro modules.
     """
-    return {"JAX_PLATFORMS": backend, "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BYTECODE_DIR)}
+    return {"JAX_PLATFORMS": backend} | keep_bytecode()
+
+
+def keep_bytecode() -> dict[str, str]:
+    """The environment in which a Python keeps the bytecode it compiles under .envs/bytecode/, whatever
+    PYTHONDONTWRITEBYTECODE says: pytest keeps the modules it rewrites there too."""
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BYTECODE_DIR)}
 
 
 def _subprocess_runner(command: list[str], env: dict[str, str]) -> None:
