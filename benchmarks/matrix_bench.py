@@ -115,7 +115,7 @@ def main() -> None:
           f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 0.7), "
           f"pip/uv build {figures['build pip'] / figures['build uv']:.1f}x (>= 4), "
           f"all cases/the five seeded ones, warm with the cache {figures['warm cached'] / figures['seeded cached']:.2f}x "
-          "(<= 1.5)")
+          "(no target: the 1.5x budget is the main job against itself before the catalogue, README)")
 
 
 if __name__ == "__main__":
