@@ -6,6 +6,7 @@ plugin does with one kind of outcome.
 
 import json
 import re
+import shutil
 import sys
 import textwrap
 
@@ -102,6 +103,27 @@ def test_outcomes_and_their_reports(pytester):
         "fix": (Outcome.PASSED, None, "pass", True),
         "fix_broken": (Outcome.FAILED, "AssertionError", "pass", False),
     }
+
+
+def test_an_expected_failure_shows_the_variants_traceback_under_runxfail_only(pytester):
+    """An xfail's report shows its reason alone, so the plugin does not chain the variant's exception to it: pytest
+    would format that traceback for nothing, parsing the source of every frame deep in JAX. --runxfail reports it
+    as a failure, and there the variant's own traceback is what a developer needs."""
+    pytester.makeconftest("""
+        def pytest_runtest_logreport(report):
+            if hasattr(report, "wasxfail"):
+                with open("xfail-report.txt", "a") as out:
+                    out.write(str(report.longrepr))
+    """)
+    run(pytester, EXPECTED, "-k", "demo-bug and not gone").assert_outcomes(xfailed=1)
+    assert "ExpectedFailure: ValueError: vmap was requested" in (pytester.path / "xfail-report.txt").read_text()
+    assert "direct cause" not in (pytester.path / "xfail-report.txt").read_text()
+    shutil.rmtree(pytester.path / "repro")
+    result = run(pytester, EXPECTED, "-k", "demo-bug and not gone", "--runxfail")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "The above exception was the direct cause of the following exception" in out
+    assert 'raise ValueError("vmap was requested to map its argument along axis 0, rank 0")' in out
 
 
 def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
