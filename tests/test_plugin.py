@@ -5,8 +5,10 @@ plugin does with one kind of outcome.
 """
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import textwrap
 
@@ -201,6 +203,20 @@ def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
         assert str(info.value) == (f"{tmp_path}/breaks.py:4: import failed: ModuleNotFoundError: "
                                    "No module named 'flax_regressions_no_such_package'")
         assert "repro_breaks" not in sys.modules
+
+
+def test_a_repro_module_edited_to_the_same_size_within_the_second_runs_as_edited(tmp_path):
+    """A cell keeps its bytecode, which Python trusts while the source keeps its size and its modification time in
+    whole seconds: an edit like this one (a test's, a team's script's) must not run the module as it was."""
+    env = os.environ | {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(tmp_path / "bytecode")}
+    call = f"from flax_regressions.incell.repros import run_variant; print(run_variant({str(tmp_path)!r}, 'edited', 'fix')[0])"
+    seen = []
+    for cell in (3, 4):
+        (tmp_path / "edited.py").write_text(f"def fix():\n    raise AssertionError('cell {cell} differs')\n")
+        os.utime(tmp_path / "edited.py", (1_700_000_000, 1_700_000_000))  # both in the same second
+        proc = subprocess.run([sys.executable, "-c", call], env=env, capture_output=True, text=True, timeout=60)
+        seen.append(proc.stdout.strip() or proc.stderr)
+    assert seen == ["cell 3 differs", "cell 4 differs"]
 
 
 WARNS = '''\

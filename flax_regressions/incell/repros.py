@@ -10,6 +10,7 @@ with that same error, never with a missing attribute of a half-imported module.
 from __future__ import annotations
 
 import builtins
+import importlib.machinery
 import importlib.util
 import sys
 import time
@@ -39,12 +40,23 @@ def installed_versions() -> Versions:
     return Versions(**found)
 
 
+class _FromSource(importlib.machinery.SourceFileLoader):
+    """Compiles a repro module from its source at every import, never from bytecode. A cell keeps its bytecode
+    (running.cells.keep_bytecode), and Python trusts a bytecode file while its source has the same size and the same
+    modification time in whole seconds: a repro module edited within the second, to the same size, would run as it
+    was. Repro modules are edited between runs (a team's own cases, the harness's tests), and small."""
+
+    def get_code(self, fullname):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def load_repro(repro_dir: Path, case: str) -> ModuleType:
     """Import repro/<case>.py by path, once per process; ReproImportError when it fails (see the module docstring)."""
     name = f"repro_{case}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(repro_dir) / f"{case}.py")
+    path = str(Path(repro_dir) / f"{case}.py")
+    spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
