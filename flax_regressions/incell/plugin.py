@@ -193,6 +193,6 @@ def check_variant(case: str, variant: str, node) -> None:
         return  # a pass; for an expected failure this is the strict XPASS
     if rule.fails and record.as_expected:
         # Not chained to the variant's exception: pytest would format its traceback, deep in JAX and Flax, parsing
-        # their sources (0.3 s of CPU each), for a report that shows the reason alone. --runxfail shows it: it is kept.
+        # their sources, for every expected failure, in a report that shows the reason alone. --runxfail shows it.
         raise ExpectedFailure(f"{type(exc).__name__}: {first_line(exc)}") from (exc if node.config.option.runxfail else None)
     raise exc
