@@ -7,7 +7,6 @@ plugin does with one kind of outcome.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -68,7 +67,7 @@ def test_variant(case, variant, request):
 def run(pytester, rules: str, *args, modules: dict[str, str] | None = None, cases: str = ""):
     """A cell's run of the demo case with these rules; ``modules`` replace or add repro modules, ``cases`` adds
     cases to matrix.yaml."""
-    (pytester.path / "repro").mkdir()
+    (pytester.path / "repro").mkdir(exist_ok=True)  # a second run in the same test writes them again
     for name, source in ({"demo": REPRO} | (modules or {})).items():
         (pytester.path / "repro" / f"{name}.py").write_text(source)
     (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)) + cases)
@@ -120,7 +119,6 @@ def test_an_expected_failure_shows_the_variants_traceback_under_runxfail_only(py
     run(pytester, EXPECTED, "-k", "demo-bug and not gone").assert_outcomes(xfailed=1)
     assert "ExpectedFailure: ValueError: vmap was requested" in (pytester.path / "xfail-report.txt").read_text()
     assert "direct cause" not in (pytester.path / "xfail-report.txt").read_text()
-    shutil.rmtree(pytester.path / "repro")
     result = run(pytester, EXPECTED, "-k", "demo-bug and not gone", "--runxfail")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
