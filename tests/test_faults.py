@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -185,6 +186,21 @@ def test_what_killed_a_worker(dump, status, message):
     assert faults.what_killed(dump, status, 2.0) == message
 
 
+def test_sigterm_gives_the_live_workers_the_sigint_of_ctrl_c():
+    """Without it, xdist asks a worker to stop and execnet waits 5 s for a hanging variant before interrupting it."""
+    worker = subprocess.Popen(["sleep", "60"])
+    node = SimpleNamespace(gateway=SimpleNamespace(_io=SimpleNamespace(popen=worker)))
+    previous = faults.sigterm_as_interrupt([node])
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # the handler raises here
+        assert worker.wait(timeout=30) == -signal.SIGINT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        worker.kill()
+
+
 def test_the_timeout_defaults_to_600_s_and_follows_the_environment(monkeypatch):
     monkeypatch.delenv(faults.TIMEOUT_ENV, raising=False)
     assert faults.default_timeout() == 600.0
@@ -200,6 +216,7 @@ def faulty_cell(tmp_path, monkeypatch, *extra: str) -> CellResult:
                           cells_dir=tmp_path / "cells", log=lambda line: None)
 
 
+@pytest.mark.e2e
 def test_a_hang_and_two_crashes_cost_only_their_own_variants(tmp_path, monkeypatch):
     cell = faulty_cell(tmp_path, monkeypatch, "--variant-timeout", "1")
     assert cell.complete is True
@@ -252,6 +269,7 @@ def start_as_a_foreground_job(command: list[str], **kwargs) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find leftover processes")
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
 def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):

@@ -31,12 +31,14 @@ def configure(config, the_matrix: Matrix) -> None:
     config.pluginmanager.register(watch, "flax-regressions-watchdog")
     if hasattr(config, "workerinput"):
         return
+    reporter = None
     if getattr(config.option, "numprocesses", None):
-        config.pluginmanager.register(CrashReporter(config, timeout), "flax-regressions-crashes")
+        reporter = CrashReporter(config, timeout)
+        config.pluginmanager.register(reporter, "flax-regressions-crashes")
         if config.option.maxworkerrestart is None:  # xdist's default (4 per worker) would end a cell after 4 crashes
             config.option.maxworkerrestart = 4 * len(the_matrix.variants())
     if config.getoption("--results-file"):
-        watch.sigterm = faults.sigterm_as_interrupt()
+        watch.sigterm = faults.sigterm_as_interrupt(reporter.workers if reporter else ())
 
 
 class VariantWatch:
@@ -80,10 +82,16 @@ class CrashReporter:
     def __init__(self, config, timeout: float):
         self.config, self.timeout, self.started = config, timeout, {}
         self.fault_dir = Path(tempfile.mkdtemp(prefix="flax-regressions-faults-"))
+        self.workers = set()  # the nodes of the live workers
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):
         node.workerinput[faults.WORKER_KEY] = str(self.fault_dir / f"{node.gateway.id}.txt")
+        self.workers.add(node)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        self.workers.discard(node)
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.started[nodeid] = time.monotonic()
