@@ -114,6 +114,8 @@ def test_rule_matches_type_by_name_dotted_name_or_base_and_message():
     ("old", "new", "message"),
     [
         ('current: "0.10.5"', 'current: "0.10.5"\n  bad: [', "matrix.yaml:3: YAML syntax error"),
+        ('current: "0.10.5"', 'current: "0.10.5"\n\tbad: 1',  # PyYAML's own words (libyaml's, which reads first, differ)
+         "matrix.yaml:3: YAML syntax error: found character '\\t' that cannot start any token"),
         ("backends:", "colour: blue\nbackends:", "matrix.yaml:7: colour: unknown key"),
         ("upstream: google/flax#1", "upstream: google/flax#1\n    owner: me", "matrix.yaml:13: cases.demo.owner: unknown key"),
         ("{expect: pass}", "{expect: pass, when: always}", "matrix.yaml:20: cases.demo.variants.fix[0].when: unknown key"),

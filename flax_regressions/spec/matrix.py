@@ -18,7 +18,7 @@ from flax_regressions.core import variant as variant_name
 from flax_regressions.core.paths import MATRIX_FILE
 from flax_regressions.spec import repro_modules
 from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
-from flax_regressions.spec.rules import Rule, builtin_warning, probe_versions
+from flax_regressions.spec.rules import Rule, builtin_warning, probe_versions, satisfies
 from flax_regressions.spec.yaml_nodes import NodeReader, compose
 
 SETTINGS = ("python", "current", "flax", "backends")  # a --cases matrix may take these from the built-in one
@@ -157,7 +157,7 @@ class Reader(NodeReader):
         )
         for key in ("flax", "jax"):
             spec = getattr(rule, key)
-            if not any(spec.contains(v, prereleases=True) for v in probe_versions([spec])):
+            if not any(satisfies(v, spec) for v in probe_versions([spec])):
                 self.fail(fields[key], f"{where}.{key}", f"contradictory condition {str(spec)!r}: no version satisfies it")
         return rule
 

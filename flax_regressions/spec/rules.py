@@ -10,6 +10,7 @@ warning is recorded as what the variant raised, and bisect and the gate see it c
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from dataclasses import dataclass
 
@@ -30,11 +31,7 @@ class Rule:
     note: str | None = None
 
     def applies(self, flax: str, jax: str, backend: str) -> bool:
-        return (
-            self.flax.contains(flax, prereleases=True)
-            and self.jax.contains(jax, prereleases=True)
-            and self.backend in (None, backend)
-        )
+        return satisfies(flax, self.flax) and satisfies(jax, self.jax) and self.backend in (None, backend)
 
     @property
     def fails(self) -> bool:
@@ -54,22 +51,40 @@ class Rule:
         return self.raises in names and re.search(self.match, str(exc)) is not None
 
 
+def satisfies(version: str, spec: SpecifierSet) -> bool:
+    """Whether ``version`` (a pre-release too) is in ``spec``. Remembered: validating matrix.yaml asks the same few
+    hundred questions thousands of times, and the packaging release a cell's environment resolves to (24.2 for
+    Flax 0.10.5) parses both versions again on every one (measured there: a process's first read of matrix.yaml
+    took 0.16 s of CPU, 0.11 s with the answers remembered)."""
+    return _satisfies(version, str(spec))
+
+
+@functools.cache
+def _satisfies(version: str, spec: str) -> bool:
+    return SpecifierSet(spec).contains(version, prereleases=True)
+
+
 def builtin_warning(name: str | None) -> bool:
     """A warning category a cell can name without importing anything: DeprecationWarning, FutureWarning, ..."""
     category = getattr(builtins, name or "", None)
     return isinstance(category, type) and issubclass(category, Warning)
 
 
-def probe_versions(specs: list[SpecifierSet]) -> list[str]:
+def probe_versions(specs: list[SpecifierSet]) -> tuple[str, ...]:
     """Versions that stand for every region the specifiers cut the version line into.
 
     The bounds themselves, a version just above each bound, and one below them all: a set of
     conditions that overlaps anywhere overlaps at one of these.
     """
-    bounds = {Version(s.version.removesuffix(".*")) for spec in specs for s in spec}
+    return _probes(frozenset(s.version.removesuffix(".*") for spec in specs for s in spec))
+
+
+@functools.cache  # the same few sets of bounds, for every rule and variant of matrix.yaml (see satisfies)
+def _probes(bound_texts: frozenset[str]) -> tuple[str, ...]:
+    bounds = {Version(text) for text in bound_texts}
     probes = {"0"}
     for bound in bounds:
         probes.add(str(bound))
         probes.add(f"{bound}.0.0.0.1")
         probes.add(f"{'.'.join(map(str, bound.release[:-1] + (bound.release[-1] + 1,)))}")
-    return sorted(probes, key=Version)
+    return tuple(sorted(probes, key=Version))
