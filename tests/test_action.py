@@ -96,6 +96,7 @@ def test_the_report_log_has_one_test_report_per_cell_and_variant(tmp_path):
     assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["exitstatus"] == 1
 
 
+@pytest.mark.e2e
 def test_run_here_writes_the_report_log_of_a_real_run(tmp_path):
     """The fixture's case alone on this environment's Flax (0.11.0 or later, where the team's fix is broken)."""
     cases_dir = tmp_path / "cases"
@@ -219,6 +220,7 @@ def clone(team: dict, name: str) -> Path:
     return workspace
 
 
+@pytest.mark.e2e
 def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_them_as_nox_does(team):
     workflow = load(EXAMPLE)
     assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
@@ -267,6 +269,7 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     assert failed == ["repro/train_step.py::fix[flax-0.11.0-cpu]"]
 
 
+@pytest.mark.e2e
 def test_the_action_runs_the_gate_uploads_its_results_and_fails_the_step_on_exit_1(team):
     action = load(ACTION)
     artifacts = team["base"] / "action-artifacts"

@@ -310,6 +310,7 @@ def test_a_bug_that_does_not_reproduce_writes_nothing_and_exits_1(faked, tmp_pat
 # ---- one real report --------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_the_report_for_rnn_jit_on_0_10_5_embeds_a_script_that_reproduces(tmp_path, monkeypatch):
     """The real thing, once: the environment of flax 0.10.5 (the matrix's; built if absent), the captured
     traceback, and the script copied out of the Markdown run again there."""

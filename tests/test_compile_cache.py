@@ -7,6 +7,8 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
+import pytest
+
 from flax_regressions.core.paths import ROOT
 from flax_regressions.core.results import CellId, CellResult, Versions
 from flax_regressions.incell import cache_use, context
@@ -92,6 +94,7 @@ def test_a_bypassed_block_neither_asks_nor_fills_the_cache_and_the_cache_works_a
     assert len([path for path in cache.iterdir() if path.name.endswith("-cache")]) == before + after
 
 
+@pytest.mark.e2e
 def test_a_corrupted_or_unwritable_cache_never_fails_or_changes_a_cell(tmp_path):
     cache = tmp_path / "cache"
     fresh = run_cell(tmp_path, "fresh", compile_cache.settings(cache, environ={}))

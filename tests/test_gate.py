@@ -279,6 +279,7 @@ def _real_gate(tmp_path, monkeypatch, argv):
     return code, verdict
 
 
+@pytest.mark.e2e
 def test_end_to_end_0_10_5_to_0_11_0_breaks_the_dropout_and_lstm_fixes(tmp_path, monkeypatch, capsys):
     keyword = ("dropout_split_rngs-fix_resplit or dropout_split_rngs-fix_stateaxes "
                "or (lstm_vmap-fix and not lstm_vmap-fix_) or layernorm_vmap-fix")
@@ -294,12 +295,14 @@ def test_end_to_end_0_10_5_to_0_11_0_breaks_the_dropout_and_lstm_fixes(tmp_path,
     assert verdict["mixed"]["jax"] == "0.7.0" and {c["cause"] for c in verdict["changes"] if c["breaking"]} == {"flax"}
 
 
+@pytest.mark.e2e
 def test_end_to_end_0_10_2_to_0_10_4_changes_nothing(tmp_path, monkeypatch):
     code, verdict = _real_gate(tmp_path, monkeypatch, ["--from", "0.10.2", "--to", "0.10.4", "-k", "layernorm_vmap"])
     assert code == 0, verdict.get("reason") or verdict["changes"]
     assert verdict["changes"] == [] and verdict["unchanged"] == ["layernorm_vmap-bug", "layernorm_vmap-fix"]
 
 
+@pytest.mark.e2e
 def test_end_to_end_a_jax_upgrade_with_flax_held_makes_the_while_loop_bug_go_away(tmp_path, monkeypatch):
     """vmap_while_loop's bug is JAX's: flax 0.10.5 with its own jax 0.5.3 reproduces it, with jax 0.6.0 it is gone."""
     code, verdict = _real_gate(tmp_path, monkeypatch, ["--from", "0.10.5", "--jax-to", "0.6.0", "-k", "vmap_while_loop-bug"])

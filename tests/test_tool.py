@@ -24,6 +24,8 @@ from flax_regressions.running import locks
 from flax_regressions.spec import matrix
 from tests.shared_work import SHARED, UV, kept_venv
 
+pytestmark = pytest.mark.e2e  # every test runs the installed tool, in an environment built on the first run
+
 USER_REPO = ROOT / "tests" / "fixtures" / "user_repo"
 # The fixture's case as measured (cases/repro/train_step.py: passes on Flax 0.10.5, fails on 0.11.0 and later).
 STANDALONE = """\
