@@ -32,7 +32,10 @@ except matrix.MatrixError as exc:
     sys.exit(status.USAGE_ERROR)
 
 CELLS = [(v.version, backend) for v in MATRIX.flax for backend in MATRIX.backends]
-nox.options.sessions = [f"tests(flax='{v.version}', backend='cpu')" for v in MATRIX.flax] + ["report"]
+# Newest release first: two cells run at a time, the longest should start first, and the latest's runs the most
+# variants to their end (measured, cache off: 40 s against 29 to 34 s; oldest first, its lane ended 13 s after the
+# other's).
+nox.options.sessions = [f"tests(flax='{v.version}', backend='cpu')" for v in reversed(MATRIX.flax)] + ["report"]
 nox.options.default_venv_backend = "none"
 nox.options.parallel = 2
 

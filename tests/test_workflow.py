@@ -3,13 +3,17 @@
 
 import io
 import json
+import re
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nox
 import pytest
 import yaml
+from packaging.version import Version
 
 from flax_regressions.commands import ci
 from flax_regressions.spec import matrix
@@ -121,6 +125,15 @@ def test_the_real_nox_listing_gives_one_job_per_default_cpu_cell():
     jobs = ci.cell_jobs(json.loads(listing.stdout), matrix.load().backends)["include"]
     assert [j["cell"] for j in jobs] == [f"flax-{v.version}-cpu" for v in matrix.load().flax]
     assert all(j["session"] == f"tests(flax='{j['cell'].split('-')[1]}', backend='cpu')" for j in jobs)
+
+
+def test_the_main_job_starts_the_newest_release_first():
+    """nox runs two cells at a time, in this order: the longest, the newest release's, starts first (noxfile.py)."""
+    runpy.run_path(str(ROOT / "noxfile.py"))
+    *cells, last = nox.options.sessions
+    releases = [re.fullmatch(r"tests\(flax='(.+)', backend='cpu'\)", session)[1] for session in cells]
+    assert releases[0] == "latest" and releases[1:] == sorted(releases[1:], key=Version, reverse=True)
+    assert len(releases) == len(matrix.load().flax) and last == "report"
 
 
 def test_the_matrix_mode_gives_each_job_its_release_and_backend_for_the_installed_tool():
