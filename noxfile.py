@@ -50,22 +50,23 @@ def validate(session: nox.Session) -> None:
 @nox.parametrize(("flax", "backend"), CELLS)
 def tests(session: nox.Session, flax: str, backend: str) -> None:
     """Every case and variant on one Flax release with its JAX, on one backend."""
-    def run_pytest(command: list[str], env: dict[str, str]) -> None:
-        session.run(*command, env=env, external=True)
-
-    result = cells.run_cell(MATRIX, flax, backend, session.posargs, log=session.log, runner=run_pytest)
+    result = cells.run_cell(MATRIX, flax, backend, session.posargs, log=session.log)
     if result.outcome is CellOutcome.SKIPPED:
         session.skip(result.reason)
     if result.outcome is not CellOutcome.RAN:
         session.error(result.reason)
     if result.rerun_failed:
-        session.error(f"{result.rerun_failed} (the last good result is kept)")
+        session.error(f"not run now: {result.rerun_failed} (the last good result is kept)")
 
 
 @nox.session(allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Merge the cells into results/matrix.{json,md}; fail if any is not as expected: -- [--report-log FILE]."""
-    _exit_with(session, report_command.main(MATRIX, log=session.log, argv=session.posargs))
+    argv = session.posargs
+    if argv and not argv[0].startswith("--report-log"):  # nox hands the cells' pytest arguments to every session
+        session.log(f"report: the arguments after -- are the cells' ({' '.join(argv)}): not this session's")
+        argv = []
+    _exit_with(session, report_command.main(MATRIX, log=session.log, argv=argv))
 
 
 def _exit_with(session: nox.Session, code: int) -> None:

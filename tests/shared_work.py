@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 from flax_regressions.core.paths import COMPILE_CACHE_DIR, ENVDIR_ENV, ENVS_DIR
-from flax_regressions.running import envs
+from flax_regressions.running import uv
 
 SHARED = {ENVDIR_ENV: str(ENVS_DIR), "JAX_COMPILATION_CACHE_DIR": str(COMPILE_CACHE_DIR)}
-UV = envs.uv()
+UV = uv.uv()
 
 
 def kept_venv(name: str, requirements: list[str], key: str) -> Path:

@@ -12,6 +12,7 @@ jobs share the checkout's environments and compilation cache (tests.shared_work)
 
 import fnmatch
 import json
+from dataclasses import replace
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import Versions
 from flax_regressions.render import reportlog
 from flax_regressions.spec import cases
+from flax_regressions.running import locks
 from flax_regressions.tools import report
 from tests.shared_work import SHARED
 
@@ -250,23 +252,26 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
 
     merging = Runner(clone(team, "report"), artifacts, common | {"env.ISSUE_TITLE": workflow["env"]["ISSUE_TITLE"]}, env)
     merging.run(jobs["report"]["steps"])
-    assert merging.failed and "**1 of 2 cells as expected.**" in merging.summary.read_text()  # the table, in the summary
+    assert merging.failed and "**1 of 2 results as expected** (1 variant in 2 cells)." in merging.summary.read_text()  # the table, in the summary
 
-    # The same merge as nox's report makes of the same cells in one checkout (tools.report, the matrix's default cells).
+    # The same merge as nox's report makes of the same cells in one checkout (tools.report, the matrix's default cells,
+    # each named by the lock they were built from).
     the_matrix = cases.load([merging.workspace / "cases"])
+    digest = locks.read(merging.workspace / workflow["env"]["LOCK"], the_matrix.python).digest
     together = team["base"] / "together"
     for runner in ran:
         shutil.copytree(runner.workspace / "results" / "cells", together / "cells", dirs_exist_ok=True)
-    report.write_report(report.default_cells(the_matrix), the_matrix, together / "cells", together)
+    report.write_report([replace(c, lock=digest) for c in report.default_cells(the_matrix)], the_matrix,
+                        together / "cells", together)
     merged = json.loads((merging.workspace / "results" / "matrix.json").read_text())
     expected = json.loads((together / "matrix.json").read_text())
     assert merged["cells"] == expected["cells"] and merged["environments"] == expected["environments"]
     assert [(c["cell"], c["outcome"], c["as_expected"]) for c in merged["cells"]] == [
-        ("flax-0.10.5-cpu", "passed", True), ("flax-0.11.0-cpu", "failed", False)]
+        (f"flax-0.10.5-lock-{digest}-cpu", "passed", True), (f"flax-0.11.0-lock-{digest}-cpu", "failed", False)]
 
     [issue_log] = merging.issue_logs  # the issue step ran, on a log pytest's own classes read
     failed = [r.nodeid for r in issue_log if isinstance(r, TestReport) and r.outcome == "failed"]
-    assert failed == ["repro/train_step.py::fix[flax-0.11.0-cpu]"]
+    assert failed == [f"repro/train_step.py::fix[flax-0.11.0-lock-{digest}-cpu]"]
 
 
 @pytest.mark.e2e

@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from flax_regressions.core.paths import BYTECODE_DIR
-from flax_regressions.running import cells, envs
+from flax_regressions.running import cells, envs, uv
 from flax_regressions.spec import matrix, releases
 from tests.test_matrix import GOOD, write
 
@@ -151,7 +151,7 @@ def test_a_built_cell_runs_with_no_network_at_all(tmp_path, registry, monkeypatc
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv ran"))
     ran = []
     cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda _: None,
-                   runner=lambda cmd, env: ran.append((cmd, env)))
+                   runner=lambda cmd, env, cwd: ran.append((cmd, env)) or 0)
     [(command, env)] = ran
     assert command[0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
     # the cell keeps the bytecode it compiles, in the work directory, even where PYTHONDONTWRITEBYTECODE is set
@@ -183,12 +183,12 @@ UNSATISFIABLE = """\
 
 
 def test_uv_failures_become_one_line():
-    assert envs.explain_uv_failure("flax-0.10.5-cpu", UNREACHABLE) == (
+    assert uv.explain("flax-0.10.5-cpu", UNREACHABLE) == (
         "could not install flax-0.10.5-cpu: cannot reach the package registry "
         "(dns error: failed to lookup address information: Name or service not known)"
     )
-    assert envs.explain_uv_failure("flax-0.10.55-cpu", UNSATISFIABLE) == (
+    assert uv.explain("flax-0.10.55-cpu", UNSATISFIABLE) == (
         "could not install flax-0.10.55-cpu: Because there is no version of flax==0.10.55 and you require "
         "flax==0.10.55, we can conclude that your requirements are unsatisfiable."
     )
-    assert envs.explain_uv_failure("x", "error: something odd\nmore") == "could not install x: error: something odd"
+    assert uv.explain("x", "error: something odd\nmore") == "could not install x: error: something odd"

@@ -128,6 +128,11 @@ def test_bad_command_line_input_is_one_line_and_status_2(tmp_path, args, env, me
 # 2. A release that does not exist, or cannot be installed with its JAX: an error cell, the others still run.
 
 
+def run_id_of(command: list[str]) -> str:
+    """The run id a cell's pytest command gives the results file it writes (running.cells.run_pytest)."""
+    return next(arg.split("=", 1)[1] for arg in command if arg.startswith("--run-id="))
+
+
 def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_path, monkeypatch):
     monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
     monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
@@ -136,11 +141,12 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
     cells_dir = tmp_path / "cells"
     ran = []
 
-    def runner(command, env):  # stands for pytest in the cell's environment: a cell where all went as expected
+    def runner(command, env, cwd):  # stands for pytest in the cell's environment: a cell where all went as expected
         ran.append(command[0])
         CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=tuple(
             VariantRecord("demo", v, Outcome.PASSED, expected="pass", as_expected=True) for v in ("bug", "fix")
-        )).write(cells_dir / "flax-0.10.5-cpu.json")
+        ), run_id=run_id_of(command)).write(cells_dir / "flax-0.10.5-cpu.json")
+        return 0
 
     for version in ("0.10.55", "0.10.5"):
         cells.run_cell(the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
@@ -162,7 +168,7 @@ def test_a_release_that_cannot_be_installed_with_its_jax_is_an_error_cell(tmp_pa
     text = GOOD.replace('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "0.4.1"}')
     the_matrix = matrix.load(write(tmp_path, text))
     cell = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
-                          runner=lambda command, env: pytest.fail("pytest must not run without an environment"))
+                          runner=lambda command, env, cwd: pytest.fail("pytest must not run without an environment"))
     assert cell.outcome is CellOutcome.ERROR
     assert one_line(cell.reason).startswith("could not install flax-0.10.5-cpu: Because ")
     assert "jax" in cell.reason and "unsatisfiable" in cell.reason

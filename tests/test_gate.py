@@ -229,9 +229,12 @@ def test_when_flax_and_jax_both_move_each_break_names_its_cause(fake, tmp_path, 
 @pytest.mark.parametrize(("argv", "reason"), [
     (["--from", "0.10.55"], "flax 0.10.55 is not a release on the registry (nearest: 0.10.2, 0.10.4, 0.10.5)"),
     (["--to", "0.10.55"], "flax 0.10.55 is not a release on the registry (nearest: 0.10.2, 0.10.4, 0.10.5)"),
-    (["--from", "0.10.5", "--to", "current"], "--from and --to are the same release (flax 0.10.5): nothing to compare"),
+    (["--from", "0.10.5", "--to", "current"], "--from and --to are the same build (flax 0.10.5 with jax 0.5.3): "
+                                              "nothing to compare"),
     (["--jax-from", "0.5.3", "--jax-to", "0.5.3"],
-     "--from and --to are the same release (flax 0.10.5 with jax 0.5.3): nothing to compare"),
+     "--from and --to are the same build (flax 0.10.5 with jax 0.5.3): nothing to compare"),
+    (["--from", "0.10.5", "--jax-from", "0.5.3"],  # that release's own JAX: both sides the same build
+     "--from and --to are the same build (flax 0.10.5 with jax 0.5.3): nothing to compare"),
     (["--backend", "tpu"], "unknown backend 'tpu' (matrix.yaml has: cpu, cuda)"),
     (["--to", "0.11.0"], "flax 0.11.0 (cpu): error: could not install flax-0.11.0-cpu: no jaxlib for this platform"),
 ])

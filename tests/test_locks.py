@@ -44,7 +44,8 @@ def test_a_requirements_file_of_pins_with_hashes_markers_and_comments(tmp_path):
 
 @pytest.mark.parametrize(("text", "error"), [
     ("flax==0.10.5\nnumpy>=1.26\n", r"requirements.txt:2: 'numpy>=1.26' is not pinned with name==version$"),
-    ("flax==0.10.5\n-e .\n", r"requirements.txt:2: -e is not supported: give a file of name==version pins$"),
+    ("flax==0.10.5\n--index-url https://x\n", r"requirements.txt:2: --index-url is not supported: give a file of "
+                                               r"name==version pins$"),
     ("flax==0.10.5\n\nnumpy==2.*\n", r"requirements.txt:3: 'numpy==2.\*' is not pinned"),
     ("flax==0.10.5\nnot a requirement!\n", r"requirements.txt:2: not a requirement: "),
     ("numpy==2.2.4\nnumpy==2.2.5\n", r"requirements.txt:2: numpy is pinned twice for Python 3.12 \(2.2.4 at .*requirements.txt:1, 2.2.5 here\)$"),

@@ -64,7 +64,7 @@ def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
     md = matrix_table.render(rows)
     assert md.startswith("| case | variant | flax 0.10.2 · cpu")
     assert "✅ bug reproduces" in md and "✅ fix works" in md and "❌ bug gone: update matrix.yaml" in md
-    assert "**2 of 10 cells as expected.**" in md
+    assert "**2 of 10 results as expected**" in md
     assert "- demo-bug on flax 0.12.12 (cpu): ❌ bug gone: update matrix.yaml" in md
 
 

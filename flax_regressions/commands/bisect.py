@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from flax_regressions.commands.parser import Parser
+from flax_regressions.core.errors import Error
 from flax_regressions.core.paths import INSTALLED, MATRIX_FILE, shown_path
 from flax_regressions.core.status import OK, USAGE_ERROR
 from flax_regressions.render.bisect import report_lines
@@ -67,7 +68,7 @@ def main(argv: list[str], the_matrix: Matrix | None = None, log=print) -> int:
         prober = Prober(the_matrix, args.case, BISECT_DIR / args.case, log=log, fresh=args.fresh)
         start = time.monotonic()
         history = analyse(the_matrix, args.case, variants, versions, prober, seeds, log)
-    except (BisectError, releases.RegistryError, MatrixError) as exc:
+    except Error as exc:
         print(f"bisect: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     cost = prober.cost

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from flax_regressions.commands.parser import Parser
+from flax_regressions.core.errors import Error
 from flax_regressions.core.paths import REPORTS_DIR, shown_path
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.status import NOT_AS_EXPECTED, OK, USAGE_ERROR
@@ -21,7 +22,6 @@ from flax_regressions.render.bugreport import render
 from flax_regressions.render.markdown import write
 from flax_regressions.running import cells, envs
 from flax_regressions.spec import cases, releases
-from flax_regressions.spec.model import MatrixError
 from flax_regressions.tools.bugreport import ReportError, environment, known
 from flax_regressions.tools.bugreport.script import standalone_script
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         status, _, summary = report(args, log=lambda line: print(f"bugreport: {line}", file=sys.stderr))
-    except (ReportError, MatrixError, releases.RegistryError, envs.EnvError) as exc:
+    except Error as exc:
         print(f"bugreport: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     print(f"bugreport: {summary}", file=sys.stderr if status else sys.stdout)

@@ -60,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     if workdir is not None:
         os.environ[WORKDIR_ENV] = str(Path(workdir).resolve())
     os.environ.setdefault(WORKDIR_ENV, str(Path.cwd()))
-    Path(os.environ[WORKDIR_ENV]).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(os.environ[WORKDIR_ENV]).mkdir(parents=True, exist_ok=True)
+        probe = Path(os.environ[WORKDIR_ENV]) / f".flax-regressions-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        print(f"{TOOL}: error: --workdir {workdir or os.environ[WORKDIR_ENV]}: cannot write there ({exc.strerror})",
+              file=sys.stderr)
+        return USAGE_ERROR
     command = importlib.import_module(f"flax_regressions.commands.{name}")  # core.paths reads the work directory now
     rest = argv[1:]
     return command.main(argv=rest) if name == "report" else command.main(rest)

@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
+from flax_regressions.core.errors import Error
 from flax_regressions.core.files import write_json
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.render.markdown import write
 from flax_regressions.running import locks
-from flax_regressions.spec import cases, matrix, releases
+from flax_regressions.spec import cases
 from flax_regressions.tools import gate
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args.after = args.after or args.before
         verdict = gate.gate(the_matrix, args.before, args.after, args.backend, args.keyword,
                             args.jax_before, args.jax_after, lock)
-    except (gate.GateError, matrix.MatrixError, releases.RegistryError, locks.LockError) as exc:
+    except Error as exc:
         verdict = {"exit_code": status.USAGE_ERROR, "verdict": "error", "reason": str(exc), "breaking": 0,
                    "changes": [], "unchanged": [], "not_compared": [],
                    "from": {"requested": args.before}, "to": {"requested": args.after}}

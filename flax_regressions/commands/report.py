@@ -10,34 +10,44 @@ log (render.reportlog), which the issue-from-pytest-log action turns into one is
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
+from flax_regressions.core.errors import Error
 from flax_regressions.core.merged import Row
 from flax_regressions.core.paths import RESULTS_DIR
 from flax_regressions.core.results import CellId
 from flax_regressions.render import matrix_table, reportlog
 from flax_regressions.render.markdown import write
+from flax_regressions.running import locks
 from flax_regressions.spec import cases, matrix
 from flax_regressions.tools import report
 
 
-def main(the_matrix: matrix.Matrix | None = None, log=print, argv: list[str] | None = None,
-         wanted: list[CellId] | None = None) -> int:
-    """Merge the ``wanted`` cells (default: the matrix's default ones) and whatever else results/cells holds."""
+def main(the_matrix: matrix.Matrix | None = None, log=print, argv: list[str] | None = None) -> int:
+    """Merge the matrix's default cells and whatever else results/cells holds."""
     parser = Parser("report", description="Merge the cells into results/matrix.{json,md}.")
     parser.add_argument("--report-log", metavar="FILE", help="also write every row as a pytest report log (JSON lines)")
+    parser.add_argument("--lock", metavar="FILE", help="the cells were built from this lock (run --lock): report those")
     parser.add_cases()
-    args, _ = parser.parse_known_args(argv or [])  # `nox -- ARGS` hands the cells' pytest arguments to this session too
+    args = parser.parse_args(argv or [])
     try:
         the_matrix = the_matrix or cases.load(args.cases)
-    except matrix.MatrixError as exc:
+        lock = locks.read(args.lock, the_matrix.python) if args.lock else None
+        wanted = [replace(cell, lock=lock.digest if lock else None) for cell in report.default_cells(the_matrix)]
+        return merge(the_matrix, wanted, log, args.report_log)
+    except Error as exc:
         print(f"report: error: {exc}", file=sys.stderr)
         return status.USAGE_ERROR
-    rows = report.write_report(wanted or report.default_cells(the_matrix), the_matrix)
+
+
+def merge(the_matrix: matrix.Matrix, wanted: list[CellId], log=print, report_log: str | None = None) -> int:
+    """Merge the ``wanted`` cells and whatever else results/cells holds into results/matrix.{json,md}; the verdict."""
+    rows = report.write_report(wanted, the_matrix)
     text = matrix_table.render(rows)
     write(RESULTS_DIR / "matrix.md", text)
-    return verdict(rows, text, log, args.report_log)
+    return verdict(rows, text, log, report_log)
 
 
 def verdict(rows: list[Row], text: str, log=print, report_log: str | None = None) -> int:
@@ -49,9 +59,9 @@ def verdict(rows: list[Row], text: str, log=print, report_log: str | None = None
     if report_log:
         reportlog.write(report_log, rows, code)
     if bad:
-        print(f"{len(bad)} cells not as expected:\n  " + "\n  ".join(bad), file=sys.stderr)
+        print(f"{len(bad)} of {len(rows)} results not as expected:\n  " + "\n  ".join(bad), file=sys.stderr)
     else:
-        log(f"all {len(rows)} cells as expected")
+        log(f"all {len(rows)} results as expected")
     return code
 
 

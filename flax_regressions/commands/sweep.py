@@ -13,6 +13,7 @@ import time
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
+from flax_regressions.core.errors import Error
 from flax_regressions.render import matrix_table
 from flax_regressions.render.markdown import write
 from flax_regressions.spec import cases, matrix, releases
@@ -36,7 +37,7 @@ def main(argv: list[str], the_matrix: matrix.Matrix | None = None, log=print) ->
         the_matrix = the_matrix or cases.load(args.cases)
         first, last = args.between or (the_matrix.oldest_release() or releases.releases(the_matrix.python)[0], "latest")
         versions = releases.between(the_matrix.python, first, last)
-    except (releases.RegistryError, matrix.MatrixError) as exc:
+    except Error as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)
         return status.USAGE_ERROR
     start = time.monotonic()
@@ -48,7 +49,7 @@ def main(argv: list[str], the_matrix: matrix.Matrix | None = None, log=print) ->
     write(SWEEP_DIR / "matrix.md", text, summary=False)
     print(text)
     bad = report.not_as_expected(rows)
-    log(f"sweep: {len(rows) - len(bad)} of {len(rows)} cells as expected on {len(versions)} Flax releases "
+    log(f"sweep: {len(rows) - len(bad)} of {len(rows)} results as expected on {len(versions)} Flax releases "
         f"{versions[0]} .. {versions[-1]} ({time.monotonic() - start:.0f}s)")
     return status.NOT_AS_EXPECTED if bad else status.OK
 

@@ -11,8 +11,9 @@ import sys
 
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
+from flax_regressions.core.errors import Error
 from flax_regressions.spec import cases
-from flax_regressions.spec.model import Matrix, MatrixError
+from flax_regressions.spec.model import Matrix
 
 
 def describe(the_matrix: Matrix) -> str:
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None, log=print) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         the_matrix = cases.load(args.cases)
-    except MatrixError as exc:
+    except Error as exc:
         print(f"validate: error: {exc}", file=sys.stderr)
         return status.USAGE_ERROR
     log(describe(the_matrix))

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
+
+_UMASK_LOCK = threading.Lock()
 
 
-def write_json(path: Path, data) -> None:
-    """Replace ``path`` with ``data`` atomically (a temporary file beside it, then ``os.replace``)."""
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read by setting it, so under a lock, once)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` atomically (a temporary file beside it, then ``os.replace``), with the mode a
+    plain ``open`` would give it (``mkstemp`` makes its file 0600 whatever the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
             f.write("\n")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
+from flax_regressions.core.errors import Error
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.files import write_json
 from flax_regressions.core.records import NONE, PropertyRecord, VariantRecord, checked
@@ -25,7 +26,7 @@ from flax_regressions.core.records import NONE, PropertyRecord, VariantRecord, c
 SCHEMA = 1  # files from before the schema field have the same layout and load as version 1
 
 
-class ResultsError(Exception):
+class ResultsError(Error):
     """A results file that cannot be used. Its message is one line naming the file."""
 
 
@@ -70,7 +71,7 @@ class CompileCache:
 
 _CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": (str, NONE),
                 "versions": (dict, NONE), "packages": (dict, NONE), "properties": (list, NONE),
-                "rerun_failed": (str, NONE), "compile_cache": (dict, NONE)}
+                "rerun_failed": (str, NONE), "compile_cache": (dict, NONE), "run_id": (str, NONE)}
 _REQUIRED = ("cell", "cell_outcome", "complete", "results")
 
 
@@ -92,6 +93,7 @@ class CellResult:
     properties: tuple[PropertyRecord, ...] = ()
     rerun_failed: str | None = None  # a later attempt could not run the cell (registry unreachable): why
     compile_cache: CompileCache | None = None  # None: a file from before it was recorded
+    run_id: str | None = None  # the pytest run that wrote the file last (running.cells: did this run record anything?)
 
     @classmethod
     def not_run(cls, cell: CellId, outcome: CellOutcome, reason: str) -> "CellResult":
@@ -119,8 +121,8 @@ class CellResult:
         return data | {"versions": self.versions.to_json(), "python": self.python, "platform": self.platform,
                        "packages": self.packages, "started": self.started, "updated": self.updated,
                        "properties": [p.to_json() for p in self.properties],
-                       "compile_cache": self.compile_cache.to_json() if self.compile_cache else None} | (
-                           {"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
+                       "compile_cache": self.compile_cache.to_json() if self.compile_cache else None,
+                       "run_id": self.run_id} | ({"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
 
     @classmethod
     def from_json(cls, data: dict) -> "CellResult":
@@ -134,6 +136,7 @@ class CellResult:
             properties=_each(PropertyRecord, "properties", data.get("properties") or []),
             rerun_failed=data.get("rerun_failed"),
             compile_cache=CompileCache.from_json(data["compile_cache"]) if data.get("compile_cache") else None,
+            run_id=data.get("run_id"),
         )
 
     def write(self, path: Path) -> None:

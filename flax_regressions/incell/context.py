@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from flax_regressions.core.errors import Error
 from flax_regressions.core.results import CellId, Versions
 from flax_regressions.incell import cache_use
 from flax_regressions.incell.repros import installed_versions, run_variant
@@ -57,9 +58,14 @@ def configure_cell(config, the_matrix: Matrix, cell: CellId | None) -> None:
 
 
 def cell_context(config) -> CellContext:
+    """The run's cell, read once; a run whose cell cannot be known (no --backend, and no JAX to name one) ends with
+    one line and exit status 2, wherever it is first asked for."""
     if _CONTEXT not in config.stash:
         the_matrix, cell = config.stash[_SOURCE]
-        versions, backend = installed_versions(), backend_of(config)
+        try:
+            versions, backend = installed_versions(), backend_of(config)
+        except Error as exc:
+            pytest.exit(f"error: {exc}", returncode=2)
         expectations = tuple(
             (case, variant, the_matrix.expectation(case, variant, versions.flax, versions.jax, backend))
             for case, variant in the_matrix.variants()
@@ -78,6 +84,8 @@ def chosen_backend(chosen: str | None = None) -> str:
     chosen = chosen or os.environ.get("JAX_PLATFORMS", "").split(",")[0]
     if chosen:
         return chosen
-    import jax
-
+    try:
+        import jax
+    except ImportError as exc:
+        raise Error(f"no --backend given, and JAX, which would name it, cannot be imported ({exc})") from None
     return {"gpu": "cuda"}.get(jax.default_backend(), jax.default_backend())

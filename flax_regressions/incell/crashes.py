@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions.incell import faults, recorder
+from flax_regressions.incell import faults, leftovers, recorder
 from flax_regressions.incell.context import cell_context
 from flax_regressions.spec.model import Matrix
 
 WATCHED = ("conformance", "property")  # the markers of the tests that run variants
+TIMED_OUT = "timed-out.txt"  # beside the workers' fault files: the variants whose conformance test timed out
 
 
 def configure(config, the_matrix: Matrix) -> None:
@@ -27,35 +28,49 @@ def configure(config, the_matrix: Matrix) -> None:
         timeout = faults.default_timeout() if timeout is None else timeout
     except ValueError as exc:
         pytest.exit(f"error: {exc}", returncode=2)
-    watch = VariantWatch(timeout)
+    in_a_cell = bool(config.getoption("--results-file"))  # a cell's own run: its processes are all the variants'
+    watch = VariantWatch(timeout, in_a_cell)
     config.pluginmanager.register(watch, "flax-regressions-watchdog")
     if hasattr(config, "workerinput"):
         return
     reporter = None
     if getattr(config.option, "numprocesses", None):
-        reporter = CrashReporter(config, timeout)
+        reporter = CrashReporter(config, timeout, in_a_cell)
         config.pluginmanager.register(reporter, "flax-regressions-crashes")
         if config.option.maxworkerrestart is None:  # xdist's default (4 per worker) would end a cell after 4 crashes
             config.option.maxworkerrestart = 4 * len(the_matrix.variants())
-    if config.getoption("--results-file"):
+    if in_a_cell:
         watch.sigterm = faults.sigterm_as_interrupt(reporter.workers if reporter else ())
 
 
 class VariantWatch:
     """Where the variants run (an xdist worker, or pytest without xdist): the watchdog around each of them."""
 
-    def __init__(self, timeout: float):
-        self.timeout = timeout
+    def __init__(self, timeout: float, in_a_cell: bool):
+        self.timeout, self.in_a_cell = timeout, in_a_cell
         self.watchdog: faults.Watchdog | None = None
+        self.timed_out_file: Path | None = None
         self.sigterm = None  # the SIGTERM handler to put back, where SIGTERM was taken as Ctrl-C
 
     def pytest_sessionstart(self, session):
-        """The watchdog, its output to the worker's fault file (to stderr without xdist)."""
+        """The watchdog, its output to the worker's fault file (to stderr without xdist); the processes a variant
+        leaves behind made this process's own (incell.leftovers)."""
         config = session.config
         if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
             return  # an xdist controller runs no variant
         path = getattr(config, "workerinput", {}).get(faults.WORKER_KEY)
         self.watchdog = faults.Watchdog(self.timeout, path)
+        self.timed_out_file = Path(path).with_name(TIMED_OUT) if path else None
+        if self.in_a_cell:  # in a team's own pytest run, its own fixtures' processes are not ours to end
+            leftovers.adopt_orphans()
+
+    def pytest_runtest_setup(self, item):
+        """A variant whose conformance test timed out in this cell is not run again by its property test: the timeout
+        would be paid twice for one answer (the controller lists those variants, CrashReporter)."""
+        if item.get_closest_marker("property") and self.timed_out_file and self.timed_out_file.exists():
+            case, variant = recorder.case_variant(item.nodeid)
+            if f"{case}-{variant}" in self.timed_out_file.read_text().splitlines():
+                pytest.skip(f"not run: {case}-{variant} timed out in its conformance test in this cell")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -68,6 +83,8 @@ class VariantWatch:
             return (yield)
         finally:
             self.watchdog.disarm()
+            if self.in_a_cell:
+                leftovers.end_leftovers()
 
     def pytest_unconfigure(self, config):
         if self.watchdog is not None:
@@ -79,10 +96,12 @@ class VariantWatch:
 class CrashReporter:
     """In the xdist controller: a fault file for each worker, and a post-mortem for a test that took one down."""
 
-    def __init__(self, config, timeout: float):
-        self.config, self.timeout, self.started = config, timeout, {}
+    def __init__(self, config, timeout: float, in_a_cell: bool):
+        self.config, self.timeout, self.in_a_cell, self.started = config, timeout, in_a_cell, {}
         self.fault_dir = Path(tempfile.mkdtemp(prefix="flax-regressions-faults-"))
         self.workers = set()  # the nodes of the live workers
+        if in_a_cell:
+            leftovers.adopt_orphans()  # a dead worker's leftover processes come to this process (incell.leftovers)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):
@@ -105,8 +124,17 @@ class CrashReporter:
         report.duration = self.timeout if message.startswith("timeout") else time.monotonic() - self.started.get(
             crashitem, time.monotonic())
         case, variant = recorder.case_variant(crashitem)
+        if message.startswith("timeout") and "conformance" in kinds:
+            with open(self.fault_dir / TIMED_OUT, "a") as listed:
+                listed.write(f"{case}-{variant}\n")
         record = recorder.crashed(case, variant, cell_context(self.config).rule(case, variant), message, report.duration)
         report.user_properties = recorder.as_user_properties(record)
+        if self.in_a_cell:
+            dead = getattr(faults.worker_process(report.node), "pid", None)
+            live = {getattr(faults.worker_process(node), "pid", None) for node in self.workers} - {None, dead}
+            leftovers.end_leftovers(keep=frozenset(live))
 
     def pytest_unconfigure(self, config):
+        if self.in_a_cell:
+            leftovers.end_leftovers()
         shutil.rmtree(self.fault_dir, ignore_errors=True)

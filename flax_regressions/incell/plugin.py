@@ -21,7 +21,9 @@ they parametrize themselves (incell.properties), and this plugin registers their
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,7 @@ class ExpectedFailure(Exception):
 
 def pytest_addoption(parser, pluginmanager):
     group = parser.getgroup("flax-regressions")
-    if not pluginmanager.has_plugin(ENTRY_POINT):  # else the entry point added --cases (incell.pytest_entry)
+    if not pluginmanager.has_plugin(ENTRY_POINT):  # else the entry point added --flax-cases (incell.pytest_entry)
         add_cases_option(parser)
     group.addoption("--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)")
     group.addoption("--cell", default=None, help="the cell this run is for, as its results name it (default: "
@@ -58,6 +60,8 @@ def pytest_addoption(parser, pluginmanager):
     group.addoption("--matrix", default=str(MATRIX_FILE), help="the matrix file (its cases are in repro/ beside it; "
                                                                "with --cases, the built-in one they can include)")
     group.addoption("--results-file", default=None, help="write this cell's results JSON here, atomically, after every test")
+    group.addoption("--run-id", default=None, help="name this run in the results file (the command that started it "
+                                                   "checks the file is its own)")
     group.addoption("--variant-timeout", type=float, default=None, metavar="SECONDS",
                     help=f"record a variant still running after this long as an error and stop it (default: "
                          f"${faults.TIMEOUT_ENV} or {faults.DEFAULT_TIMEOUT:g}; 0: never; see flax_regressions.incell.faults)")
@@ -69,12 +73,15 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a case/variant run against the installed Flax")
     config.addinivalue_line("markers", "property: a case/variant held to its rule over generated sizes (hypothesis)")
     try:
-        the_matrix = load_matrix(config.getoption("--cases"), config.getoption("--matrix"))
+        the_matrix = load_matrix(config.getoption("--flax-cases"), config.getoption("--matrix"))
     except MatrixError as exc:
         pytest.exit(f"error: {exc}", returncode=2)
     backend = config.getoption("--backend")
     if backend and backend not in the_matrix.backends:
         pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
+    if not (backend or os.environ.get("JAX_PLATFORMS")) and not _importable("jax"):
+        pytest.exit("error: no --backend given, and JAX, which would name it, is not installed in this interpreter "
+                    f"({sys.executable})", returncode=2)
     cell = _cell(config.getoption("--cell"), backend)
     _compile_cache()
     _host_devices()
@@ -82,7 +89,16 @@ def pytest_configure(config):
     configure_cell(config, the_matrix, cell)
     path = config.getoption("--results-file")
     if path and not hasattr(config, "workerinput"):  # only the controller writes under pytest-xdist
-        config.pluginmanager.register(recorder.Recorder(config, Path(path)), "flax-regressions-recorder")
+        config.pluginmanager.register(recorder.Recorder(config, Path(path), config.getoption("--run-id")),
+                                      "flax-regressions-recorder")
+
+
+def _importable(name: str) -> bool:
+    """Whether a top-level module can be found, without importing it (JAX takes a second to import)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
 
 
 def _compile_cache() -> None:

@@ -7,9 +7,11 @@ it for a test that took its worker down (``crashed``); either way the record tra
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib.metadata import distributions
 from pathlib import Path
@@ -92,35 +94,37 @@ class Recorder:
     ``results``, one per variant, which the report reads; the property tests (marker ``property``) apart,
     under ``properties``, so they never stand in for a variant's record. Any other test is ignored.
 
-    A run never loses what the file held for the same environment (the same installed packages): a run
-    narrowed with ``-k`` or ``-m`` starts from the earlier file's records and replaces only the ones it runs,
-    and a run that records nothing (``-k nosuchthing``, Ctrl-C during collection) leaves the file as it was.
-    The merged file is complete only when the earlier one was and this run reached its end.
+    A run never loses what the file holds for the same environment (the same installed packages): a run narrowed
+    with ``-k`` or ``-m`` replaces only the records of what it ran, and a run that records nothing (``-k
+    nosuchthing``, Ctrl-C during collection) leaves the file as it was. Each write reads the file again and merges
+    under a lock beside it, so two narrowed runs of one cell at once each keep the other's records. The file is
+    complete only when this run reached its end and the file it started from was complete. It names the run that
+    wrote it last (``run_id``), so the command that started the run can tell a file it wrote from an older one.
     """
 
-    def __init__(self, config, path: Path):
-        self.config, self.path = config, path
+    def __init__(self, config, path: Path, run_id: str | None):
+        self.config, self.path, self.run_id = config, path, run_id
         self.packages = {d.metadata["Name"]: d.version for d in distributions()}
         self.started = _now()
-        self.earlier: CellResult | None = None  # read at the first record: the cell context may import JAX
-        self.records: dict[tuple[str, str], VariantRecord] = {}
+        self.earlier_complete = True  # whether the file this run started from was complete (or there was none)
+        self.earlier_read = False  # read at the first record: the cell context may import JAX
+        self.records: dict[tuple[str, str], VariantRecord] = {}  # this run's own
         self.properties: dict[tuple[str, str], PropertyRecord] = {}
         self.seen: set[tuple[str, str, str]] = set()  # (kind, case, variant) recorded by this run
-        self.earlier_read = False
         self.cache_counts: Counter = Counter()
 
-    def _start_from_earlier(self) -> None:
-        self.earlier_read = True
+    def _same_environment(self) -> CellResult | None:
+        """The results file as it is now, when it holds results of this cell's environment (None: no file, or one
+        this run replaces)."""
         try:
-            earlier = CellResult.load(self.path)
+            current = CellResult.load(self.path)
         except ResultsError:
-            return  # no file, or one this run may replace
+            return None
         context = cell_context(self.config)
-        if (earlier.outcome is CellOutcome.RAN and earlier.cell == context.cell
-                and earlier.versions == context.versions and earlier.packages == self.packages):
-            self.earlier = earlier
-            self.records = {_key(r): r for r in earlier.records}
-            self.properties = {_key(p): p for p in earlier.properties}
+        if (current.outcome is CellOutcome.RAN and current.cell == context.cell
+                and current.versions == context.versions and current.packages == self.packages):
+            return current
+        return None
 
     def pytest_runtest_logreport(self, report):
         self.cache_counts.update(dict(report.user_properties).get("compile_cache") or {})
@@ -131,7 +135,9 @@ class Recorder:
         else:
             return
         if not self.earlier_read:
-            self._start_from_earlier()
+            self.earlier_read = True
+            earlier = self._same_environment()
+            self.earlier_complete = earlier is None or earlier.complete
         key = case_variant(report.nodeid)
         first_failure = report.failed and (kind, *key) not in self.seen
         if report.when == "call" or (report.when == "setup" and not report.passed) or first_failure:
@@ -141,15 +147,20 @@ class Recorder:
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self.seen:
-            self.write(complete=exitstatus in (0, 1) and (self.earlier is None or self.earlier.complete))
+            self.write(complete=exitstatus in (0, 1) and self.earlier_complete)
 
     def write(self, complete: bool) -> None:
         context = cell_context(self.config)
-        cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
-                          platform=platform.platform(), packages=self.packages,
-                          started=self.earlier.started if self.earlier else self.started,
-                          compile_cache=self.compile_cache())
-        cell.with_records(self.records.values(), self.properties.values(), complete, _now()).write(self.path)
+        with locked(self.path):
+            current = self._same_environment()
+            records = {_key(r): r for r in current.records} if current else {}
+            properties = {_key(p): p for p in current.properties} if current else {}
+            cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
+                              platform=platform.platform(), packages=self.packages,
+                              started=current.started if current else self.started,
+                              compile_cache=self.compile_cache(), run_id=self.run_id)
+            cell.with_records((records | self.records).values(), (properties | self.properties).values(), complete,
+                              _now()).write(self.path)
 
     def compile_cache(self) -> CompileCache:
         """The cache as this run had it; off means no counts (JAX 0.5 counts requests even with no directory)."""
@@ -157,6 +168,15 @@ class Recorder:
         if not directory:
             return CompileCache()
         return CompileCache(directory, self.cache_counts["requests"], self.cache_counts["served"])
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold the lock beside a results file (``.<name>.lock``): one writer at a time reads, merges and replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _key(record) -> tuple[str, str]:

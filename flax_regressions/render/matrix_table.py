@@ -46,6 +46,15 @@ def summary_lines(rows: list[Row]) -> list[str]:
             for r in rows if not r.as_expected]
 
 
+def counted(good: int, total: int) -> str:
+    """How many results (a variant in a cell: one table cell) are as expected: "251 of 252 results"."""
+    return f"{good} of {total} result{'s' if total != 1 else ''}"
+
+
+def variants(n_variants: int, n_cells: int) -> str:
+    return f"{n_variants} variant{'s' if n_variants != 1 else ''} in {n_cells} cell{'s' if n_cells != 1 else ''}"
+
+
 def render(rows: list[Row]) -> str:
     cells = list(dict.fromkeys(r.cell for r in rows))
     head = {}
@@ -56,5 +65,5 @@ def render(rows: list[Row]) -> str:
             for case, variant in dict.fromkeys((r.record.case, r.record.variant) for r in rows)]
     good = sum(r.as_expected for r in rows)
     lines = table(["case", "variant"] + [head[c] for c in cells], body)
-    lines += ["", f"**{good} of {len(rows)} cells as expected.**"]
+    lines += ["", f"**{counted(good, len(rows))} as expected** ({variants(len(body), len(cells))})."]
     return "\n".join(lines + [f"- {line}" for line in summary_lines(rows)]) + "\n"

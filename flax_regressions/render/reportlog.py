@@ -15,6 +15,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+from flax_regressions.core.errors import Error
 from flax_regressions.core.merged import Row
 from flax_regressions.core.records import Outcome
 from flax_regressions.render.matrix_table import verdict_text
@@ -56,6 +57,10 @@ def _pytest_version() -> str:
 
 
 def write(path: Path, rows: list[Row], exit_status: int) -> None:
+    """Write the log; a path that cannot be written (a directory, a file's child, no permission) is an Error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(event) + "\n" for event in lines(rows, exit_status)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(event) + "\n" for event in lines(rows, exit_status)))
+    except OSError as exc:
+        raise Error(f"--report-log {path}: cannot write it ({exc.strerror})") from None

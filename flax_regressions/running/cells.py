@@ -6,13 +6,15 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
 from flax_regressions.core.paths import BYTECODE_DIR, CELLS_DIR, ENVS_DIR, HARNESS_DIR, INSTALLED, PACKAGE_DIR
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, ResultsError, cell_file
 from flax_regressions.running import envs
-from flax_regressions.running.locks import Lock
+from flax_regressions.running.runners import Runner, subprocess_runner
+from flax_regressions.running.locks import Lock, LockError
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
 
@@ -85,7 +87,8 @@ def missing_backend(the_matrix: Matrix, backend: str) -> str | None:
     return None
 
 
-def pytest_command(python, cell: CellId, extra: list[str], cells_dir: Path = CELLS_DIR) -> list[str]:
+def pytest_command(python: str | Path, cell: CellId, extra: list[str], cells_dir: Path = CELLS_DIR,
+                   run_id: str | None = None) -> list[str]:
     """The pytest run for one cell: its conformance and property tests, its results file and its JUnit XML.
 
     Every caller (the nox session, the gate, bisect, sweep, the bug report) narrows it with ``extra`` only.
@@ -97,6 +100,7 @@ def pytest_command(python, cell: CellId, extra: list[str], cells_dir: Path = CEL
         f"--cell={cell}",
         f"--results-file={cell_file(cells_dir, cell)}",
         f"--junitxml={cells_dir.parent / 'junit' / f'{cell}.xml'}",
+        *([f"--run-id={run_id}"] if run_id else []),
         *extra,
     ]
 
@@ -123,7 +127,7 @@ def harness() -> Path:
 
 def cases_args(the_matrix: Matrix) -> list[str]:
     """What makes a cell's pytest read the same matrix: the --cases directories it was read with (none: the built-in)."""
-    return [arg for directory in the_matrix.case_dirs for arg in ("--cases", str(directory))]
+    return [arg for directory in the_matrix.case_dirs for arg in ("--flax-cases", str(directory))]
 
 
 def cell_environment(backend: str) -> dict[str, str]:
@@ -143,38 +147,48 @@ def keep_bytecode() -> dict[str, str]:
     return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BYTECODE_DIR)}
 
 
-def _subprocess_runner(command: list[str], env: dict[str, str]) -> None:
-    subprocess.run(command, env=os.environ | env, cwd=harness())
+PYTEST_EXIT = {2: "it was interrupted", 3: "internal error", 4: "usage error", 5: "no test was collected"}
 
 
-def logged_runner(logfile: Path):
-    """A ``runner`` for run_cell whose pytest output goes to ``logfile``, not to the terminal: for the commands
-    that run several cells at once (the gate, sweep, run) or keep each probe's log (bisect)."""
-    def runner(command: list[str], env: dict[str, str]) -> None:
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        with open(logfile, "w") as out:
-            subprocess.run(command, env=os.environ | env, cwd=harness(), stdout=out, stderr=subprocess.STDOUT)
-
-    return runner
+def run_pytest(the_matrix: Matrix, python: str | Path, cell: CellId, extra: list[str], cells_dir: Path,
+               runner: Runner, backend: str) -> CellResult:
+    """Run a cell's pytest and return what it recorded; a run that recorded nothing (a mistyped option, ``-k`` that
+    selects nothing, pytest failing to start) never stands for one that did: the earlier results file is kept as
+    it was, marked "not run now" with pytest's exit status (so every report of it says so), and the result says why.
+    Whether the file is this run's own is told by the run id the cell writes into it (incell.recorder)."""
+    path = cell_file(cells_dir, cell)
+    run_id = uuid.uuid4().hex
+    command = pytest_command(python, cell, cases_args(the_matrix) + list(extra), cells_dir, run_id)
+    status = runner(command, cell_environment(backend), harness())
+    try:
+        result = CellResult.load(path)
+    except ResultsError:
+        result = None
+    if result is not None and result.run_id == run_id:
+        return result
+    why = PYTEST_EXIT.get(status, "it failed" if status else "it ran no variant of the cell")
+    return _not_rerun(path, cell, f"pytest exited with status {status} ({why}) and recorded nothing; see its output")
 
 
 def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] = (), *,
-             cells_dir: Path = CELLS_DIR, log=print, runner=_subprocess_runner, jax: str | None = None,
+             cells_dir: Path = CELLS_DIR, log=print, runner: Runner = subprocess_runner, jax: str | None = None,
              lock: Lock | None = None) -> CellResult:
     """Run one cell (any Flax release on the registry, or ``latest``) and return what it recorded.
 
-    A cell that cannot run still gets a results file: "skipped" with why when its backend is absent,
-    "error" with uv's one-line reason when its environment cannot be built, "not run" when the registry
-    cannot be reached (that says nothing about the release). ``runner(command, env)`` runs pytest; the nox
-    session passes its own so the run shows in nox's log. ``jax`` pins another JAX than the release's own
-    (see spec_for): the cell and its environment (under .envs/jax-<jax>/) say so. ``lock`` builds the
-    environment from a team's own pins (under .envs/lock-<digest>/); the cell keeps its name.
+    A cell that cannot run on this machine (its backend is absent) is "skipped" with why, and its results file, one a
+    machine with that backend may have written, is left alone. One whose environment cannot be built gets a results
+    file: "error" with uv's one-line reason, or, when the registry cannot be reached (that says nothing about the
+    release), its last good result marked "not run now". With a team's ``lock`` that cannot be installed with the
+    release, it is the lock's problem: LockError, and nothing is written. ``runner(command, env, cwd)`` runs pytest and
+    returns its exit status. ``jax`` pins another JAX than the release's own (see spec_for): the cell and its
+    environment (under .envs/jax-<jax>/) say so. ``lock`` builds the environment from a team's own pins (under
+    .envs/lock-<digest>/), and the cell's name says so too.
     """
-    cell = CellId(requested, backend, jax)
+    cell = CellId(requested, backend, jax, lock.digest if lock else None)
     path = cell_file(cells_dir, cell)
     reason = missing_backend(the_matrix, backend)
     if reason:
-        return _not_run(path, cell, CellOutcome.SKIPPED, reason)
+        return CellResult.not_run(cell, CellOutcome.SKIPPED, reason)
     envs_dir = envs_dir_for(jax, lock)
     try:
         spec = (built_spec(the_matrix, requested, backend, jax, envs_dir, lock)
@@ -182,14 +196,13 @@ def run_cell(the_matrix: Matrix, requested: str, backend: str, extra: list[str] 
         python = envs.ensure(spec, envs_dir, log=log)
     except releases.RegistryUnreachable as exc:
         return _not_rerun(path, cell, _install_reason(cell, exc))
-    except (envs.EnvError, releases.RegistryError) as exc:
+    except envs.EnvError as exc:
+        if lock is not None:
+            raise LockError(f"{_install_reason(cell, exc)} (from --lock {lock.source})") from None
         return _not_run(path, cell, CellOutcome.ERROR, _install_reason(cell, exc))
-    runner(pytest_command(python, cell, cases_args(the_matrix) + list(extra), cells_dir), cell_environment(backend))
-    try:
-        return CellResult.load(path)
-    except ResultsError as exc:
-        reason = "pytest wrote no results file" if not path.exists() else str(exc)
-        return CellResult.not_run(cell, CellOutcome.NOT_RUN, f"{reason} (see its output)")
+    except releases.RegistryError as exc:
+        return _not_run(path, cell, CellOutcome.ERROR, _install_reason(cell, exc))
+    return run_pytest(the_matrix, python, cell, extra, cells_dir, runner, backend)
 
 
 def _install_reason(cell: CellId, exc: Exception) -> str:

@@ -17,25 +17,26 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from flax_regressions.core.files import write_json
 from flax_regressions.core.paths import CATALOGUE_DIR, ENVS_DIR
 from flax_regressions.core.results import CellId
-from flax_regressions.spec.releases import RegistryUnreachable
+from flax_regressions.running import uv
+from flax_regressions.running.uv import EnvError
+
 STAMP = "flax-regressions-env.json"
 
 
-class EnvError(Exception):
-    """An environment could not be built. Its message is one line, fit for a table cell."""
 
 
 def cell_tools() -> tuple[str, ...]:
@@ -158,7 +159,7 @@ def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     if env.exists():
         shutil.rmtree(env)
     lock = env / "requirements.lock"
-    _uv(spec, "venv", "--quiet", "--python", spec.python, str(env))
+    _venv(spec, env)
     note = _compile(spec, env, lock)
     if note:
         log(note)
@@ -172,6 +173,18 @@ def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     return python_of(env)
 
 
+def _venv(spec: EnvSpec, env: Path) -> None:
+    """The environment's interpreter: uv's pick of Python ``spec.python``, or the one $UV_PYTHON names (where uv can
+    neither find nor download one), which must be that Python."""
+    given = os.environ.get("UV_PYTHON")
+    _uv(spec, "venv", "--quiet", "--python", given or spec.python, str(env))
+    cfg = env / "pyvenv.cfg"
+    found = re.search(r"^version_info\s*=\s*(\S+)", cfg.read_text() if cfg.exists() else "", re.M)
+    if found and not f"{found.group(1)}.".startswith(f"{spec.python}."):
+        shutil.rmtree(env)
+        raise uv.PythonMissing(f"UV_PYTHON={given} is Python {found.group(1)}; the cells need Python {spec.python}")
+
+
 def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
     """Resolve ``spec`` into ``lock``. When a team's lock cannot install with this Flax but can once its JAX pins are
     left out, that is the resolution, and the line returned says so (None: the spec resolved as it is)."""
@@ -181,6 +194,7 @@ def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
 
     try:
         compile_(spec)
+        _add_hashes(lock, spec)
         return None
     except EnvError as refused:
         if not spec.lock_jax:
@@ -189,41 +203,32 @@ def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
             compile_(replace(spec, lock_jax=()))
         except EnvError:
             raise refused from None  # JAX was not the only conflict: the lock's own error says which
+        _add_hashes(lock, replace(spec, lock_jax=()))
         why = str(refused).split(": ", 1)[-1]
-        return (f"the lock's {' '.join(spec.lock_jax)} cannot install with flax {spec.flax}, so the resolver chose JAX "
+        jax = " ".join(pin.split()[0] for pin in spec.lock_jax)
+        return (f"the lock's {jax} cannot install with flax {spec.flax}, so the resolver chose JAX "
                 f"as of {spec.cutoff} ({why})")
 
 
-def uv() -> str:
-    """The uv that builds environments: on PATH, else the one installed beside this Python (the dev group's)."""
-    return shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+def _add_hashes(lock: Path, spec: EnvSpec) -> None:
+    """Give the resolved pins that a team's lock pinned with hashes those hashes: ``uv pip sync`` then checks every
+    file it installs for them against the lock (uv checks the hashes a requirement has, and only those), and refuses a
+    file whose bytes differ. ``uv pip compile`` drops them, so they are put back here."""
+    hashes = {}
+    for requirement in spec.pins + spec.lock_jax:
+        pin, *options = requirement.split()
+        if options:
+            name, version = pin.split("==")
+            hashes[(canonicalize_name(name), version)] = options
+    if not hashes:
+        return
+    lines = []
+    for line in lock.read_text().splitlines():
+        pinned = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        options = hashes.get((canonicalize_name(pinned[1]), pinned[2])) if pinned else None
+        lines.append(f"{line.split('#')[0].rstrip()} {' '.join(options)}" if options else line)
+    lock.write_text("\n".join(lines) + "\n")
 
 
 def _uv(spec: EnvSpec, *args: str, stdin: str | None = None) -> None:
-    proc = subprocess.run([uv(), *args], input=stdin, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise uv_failure(spec.name, proc.stderr)
-
-
-def uv_failure(name: str, stderr: str) -> Exception:
-    """The exception for a failed uv call: RegistryUnreachable (says nothing of the release), else EnvError."""
-    reason = explain_uv_failure(name, stderr)
-    return RegistryUnreachable(reason) if _unreachable(stderr) else EnvError(reason)
-
-
-def _unreachable(stderr: str) -> bool:
-    return re.search(r"dns error|error sending request|Failed to fetch|Connection refused|timed out|"
-                     r"client error \(Connect\)", stderr) is not None
-
-
-def explain_uv_failure(name: str, stderr: str) -> str:
-    """Turn a page of uv output into one line: unreachable registry, unsatisfiable pins, or uv's first error."""
-    text = stderr.strip()
-    if _unreachable(text):
-        causes = [re.sub(r"^(Caused by|cause):\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
-        return f"could not install {name}: cannot reach the package registry ({causes[-1] if causes else 'network error'})"
-    because = re.search(r"(Because .*?)(?:\n\s*\n|$)", text, re.S)
-    if because:
-        return f"could not install {name}: " + " ".join(because.group(1).split())
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return f"could not install {name}: {lines[0] if lines else 'uv failed without a message'}"
+    uv.run(spec.name, args, stdin)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from flax_regressions.core.errors import Error
 from flax_regressions.spec import releases
 from flax_regressions.spec.rules import Rule
 
 
-class MatrixError(Exception):
+class MatrixError(Error):
     """A matrix.yaml problem, rendered as one line: ``file:line: field: what is wrong``."""
 
     def __init__(self, path: Path, line: int | None, where: str, what: str, shown: str | None = None):

@@ -17,10 +17,12 @@ from functools import cache
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from flax_regressions.core.errors import Error
+
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 
 
-class RegistryError(Exception):
+class RegistryError(Error):
     """The registry could not be reached, or does not have what was asked for. Its message is one line."""
 
 

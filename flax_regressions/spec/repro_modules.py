@@ -50,7 +50,28 @@ def variant_functions(module: Path) -> list[str]:
         raise ModuleProblem(f"does not compile: {exc.msg}", exc.lineno) from None
     except ValueError as exc:  # null bytes, on Python 3.11
         raise ModuleProblem(f"does not compile: {exc}") from None
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and variant_name.NAME.match(n.name)]
+    variants = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and variant_name.NAME.match(n.name)]
+    for node in variants:
+        if isinstance(node, ast.AsyncFunctionDef):
+            raise ModuleProblem(f"{node.name}() is a coroutine function (async def): calling it runs none of its body",
+                                node.lineno)
+        if _yields(node):
+            raise ModuleProblem(f"{node.name}() is a generator function (it yields): calling it runs none of its body",
+                                node.lineno)
+    return [node.name for node in variants]
+
+
+def _yields(function: ast.FunctionDef) -> bool:
+    """Whether the function's own body yields (a yield inside a nested function or class is that one's)."""
+    todo = list(ast.iter_child_nodes(function))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def imports_jax(module: Path) -> bool:

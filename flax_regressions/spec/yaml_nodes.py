@@ -9,6 +9,7 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from flax_regressions.core.errors import one_line
 from flax_regressions.spec.model import MatrixError
 
 # libyaml's parser, where PyYAML has it (its wheels do), builds the same node tree, lines included, in a tenth of
@@ -19,9 +20,13 @@ FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def compose(path: Path, shown: str | None = None):
     """The file's YAML node tree (MatrixError when it cannot be read or parsed)."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise MatrixError(path, None, "", f"cannot read: {exc.strerror}", shown) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise MatrixError(path, line, "", f"not UTF-8: byte {exc.object[exc.start]:#04x} at offset {exc.start}",
+                          shown) from None
     try:
         return yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError:
@@ -29,9 +34,10 @@ def compose(path: Path, shown: str | None = None):
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MatrixError(path, mark.line + 1 if mark else None, "", f"YAML syntax error: {problem}", shown) from None
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = mark.line + 1 if mark else text[:getattr(exc, "position", 0)].count("\n") + 1
+        raise MatrixError(path, line, "", f"YAML syntax error: {one_line(str(problem))}", shown) from None
 
 
 class NodeReader:
@@ -49,6 +55,8 @@ class NodeReader:
             self.fail(node, where, "expected a mapping")
         out = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, where or "(top level)", "a key is a plain name, not a list or a mapping")
             key = key_node.value
             if key in out:
                 self.fail(key_node, f"{where}.{key}" if where else key, "duplicated key")

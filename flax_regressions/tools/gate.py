@@ -18,12 +18,14 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from flax_regressions.core.errors import Error
 from flax_regressions.core import status
 from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, cell_file
 from flax_regressions.core.variant import is_bug, kind
 from flax_regressions.running import cells
+from flax_regressions.running.runners import LoggedRunner
 from flax_regressions.running.locks import Lock
 from flax_regressions.spec import releases
 from flax_regressions.spec.model import Matrix
@@ -41,7 +43,7 @@ CHANGES = {
 }
 
 
-class GateError(Exception):
+class GateError(Error):
     """A usage or environment problem: the gate cannot give a verdict. Its message is one line."""
 
 
@@ -64,6 +66,8 @@ def check_cell(result: CellResult, version: str, backend: str) -> None:
     where = f"flax {version} ({backend})"
     if result.outcome is not CellOutcome.RAN:
         raise GateError(f"{where}: {result.outcome.value}: {result.reason}")
+    if result.rerun_failed:
+        raise GateError(f"{where}: not run now: {result.rerun_failed}")
     if not result.complete:
         raise GateError(f"{where}: the cell's run stopped before it finished")
     if not result.records:
@@ -123,11 +127,12 @@ def run_side(the_matrix: Matrix, version: str, backend: str, extra: list[str], j
 
     Its pytest output goes to results/gate/logs/<cell>.log, not to the terminal: the two cells run at once.
     """
-    cell = CellId(version, backend, jax)
-    log = GATE_DIR / "logs" / f"{cell}.log"
+    cell = CellId(version, backend, jax, lock.digest if lock else None)
+    runner = LoggedRunner(GATE_DIR / "logs" / f"{cell}.log")
     cell_file(GATE_DIR / "cells", cell).unlink(missing_ok=True)  # never compare a stale file left by an earlier run
-    result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=cells.logged_runner(log),
+    result = cells.run_cell(the_matrix, version, backend, extra, cells_dir=GATE_DIR / "cells", runner=runner,
                             log=lambda line: print(f"gate: {line}", file=sys.stderr), jax=jax, lock=lock)
+    log = runner.path
     if log.exists():
         last = (log.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")
         print(f"gate: {cell}: {last} (log: {shown_path(log)})", file=sys.stderr)
@@ -151,22 +156,35 @@ def gate(the_matrix: Matrix, before: str, after: str, backend: str, keyword: str
                  "after": the_matrix.current if after == "current" else after}
     resolved = {k: releases.resolve(v, the_matrix.python) for k, v in requested.items()}  # both named before any build
     pinned = {"before": jax_before, "after": jax_after}
-    if resolved["before"] == resolved["after"] and jax_before == jax_after:
-        held = f"flax {resolved['before']}" + (f" with jax {jax_before}" if jax_before else "")
-        raise GateError(f"--from and --to are the same release ({held}): nothing to compare")
     reason = cells.missing_backend(the_matrix, backend)
     if reason:
         raise GateError(f"backend {backend}: {reason}")
+    if resolved["before"] == resolved["after"]:
+        jaxes = [pinned[k] or _known_jax(the_matrix, resolved[k], lock) for k in ("before", "after")]
+        if None not in jaxes and jaxes[0] == jaxes[1]:
+            raise GateError(f"--from and --to are the same build (flax {resolved['before']} with jax {jaxes[0]}): "
+                            "nothing to compare")
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
     with ThreadPoolExecutor(max_workers=2) as pool:  # both cells at once: the gate's time is the slower cell's
         sides = [pool.submit(run_side, the_matrix, resolved[k], backend, extra, pinned[k], lock)
                  for k in ("before", "after")]
         old, new = (s.result() for s in sides)
+    if old.versions == new.versions:
+        raise GateError(f"both sides installed flax {old.versions.flax} with jax {old.versions.jax}: the same build, "
+                        "nothing to compare")
     verdict = compare(old, new)
     verdict.update({"from": side(old, before), "to": side(new, after)})
     attribute(verdict, the_matrix, old, new, backend, extra, lock)
     return verdict
+
+
+def _known_jax(the_matrix: Matrix, flax: str, lock: Lock | None) -> str | None:
+    """The JAX a release's cell gets without a JAX chosen by hand, where that is known before building: the lock's,
+    or matrix.yaml's pin for a default release (None: the resolver chooses; the built sides are compared then)."""
+    if lock is not None:
+        return lock.version("jax")
+    return next((v.jax for v in the_matrix.flax if v.version == flax), None)
 
 
 def attribute(verdict: dict, the_matrix: Matrix, old: CellResult, new: CellResult, backend: str,

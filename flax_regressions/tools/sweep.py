@@ -16,6 +16,7 @@ from flax_regressions.core.paths import RESULTS_DIR
 from flax_regressions.core.merged import Row
 from flax_regressions.core.results import CellId, cell_file, load_cells
 from flax_regressions.running import cells
+from flax_regressions.running.runners import LoggedRunner
 from flax_regressions.spec.model import Matrix
 from flax_regressions.tools import report
 
@@ -38,7 +39,7 @@ def sweep(the_matrix: Matrix, versions: list[str], resume: bool = False, log=pri
     def run(cell: CellId) -> None:
         step = time.monotonic()
         cells.run_cell(the_matrix, cell.flax, BACKEND, ["-q"], cells_dir=cells_dir, log=log,
-                       runner=cells.logged_runner(SWEEP_DIR / "logs" / f"{cell}.log"))
+                       runner=LoggedRunner(SWEEP_DIR / "logs" / f"{cell}.log"))
         finished.append(cell)
         log(f"sweep: {len(finished)}/{len(todo)} flax {cell.flax}: {time.monotonic() - step:.0f}s")
 

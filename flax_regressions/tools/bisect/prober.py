@@ -14,10 +14,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from flax_regressions.core.errors import Error
 from flax_regressions.core.files import write_json
 from flax_regressions.core.paths import RESULTS_DIR, shown_path
 from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
 from flax_regressions.running import cells
+from flax_regressions.running.runners import LoggedRunner
 from flax_regressions.spec.model import Matrix
 from flax_regressions.tools.bisect.observation import Behaviour, Observation, show
 from flax_regressions.tools.bisect.search import UNINSTALLABLE
@@ -26,7 +28,7 @@ BISECT_DIR = RESULTS_DIR / "bisect"
 BACKEND = "cpu"
 
 
-class BisectError(Exception):
+class BisectError(Error):
     """A usage or environment problem: no answer can be given. Its message is one line."""
 
 
@@ -105,12 +107,12 @@ class Prober:
         cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
         result = cells.run_cell(self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
-                                log=lines.append, runner=cells.logged_runner(logfile), jax=jax)
+                                log=lines.append, runner=LoggedRunner(logfile), jax=jax)
         seconds = time.monotonic() - start
         built = any(line.startswith("building ") for line in lines)
         self.cost.update(runs=1, built=int(built), seconds=seconds)
-        if result.outcome is CellOutcome.NOT_RUN:
-            raise BisectError(result.reason)  # the registry, or pytest itself: nothing said about the release
+        if result.outcome is CellOutcome.NOT_RUN or result.rerun_failed:
+            raise BisectError(result.rerun_failed or result.reason)  # the registry, or pytest: nothing said of the release
         if result.outcome is CellOutcome.ERROR:
             return ProbeRun(result.reason, Versions(), (), built, round(seconds, 1))
         missing = f"no result; see {shown_path(logfile)}"

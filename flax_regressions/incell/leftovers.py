@@ -1,0 +1,64 @@
+"""Processes a variant leaves behind: ended after each variant, so none outlives its cell.
+
+A variant may start a process (a subprocess, a server, a daemon that double-forks away from its parent) and return
+or time out without ending it; it would then run on after the cell, holding files, ports or a CPU. The process
+that runs the variants is made a child subreaper (Linux's ``PR_SET_CHILD_SUBREAPER``), so a daemon orphaned by its
+parent is re-parented to it instead of to init and stays its descendant; after each variant every descendant is
+killed. The xdist controller is a subreaper too: a worker that a timeout or a crash ends leaves its variant's
+processes to it, and it kills them (all but the live workers) after each crash and at the end of the run. Where
+there is no /proc (not Linux), nothing is done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (best effort: Linux only)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def descendants(root: int, keep: frozenset[int] = frozenset()) -> list[int]:
+    """Every live process below ``root`` but those in ``keep`` and theirs, read from /proc (empty where there is
+    none)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name in parentheses may hold spaces
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in keep:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def end_leftovers(keep: frozenset[int] = frozenset()) -> list[int]:
+    """Kill every descendant of this process but ``keep`` (and theirs), reap the ones that were its children; return
+    their pids."""
+    left = descendants(os.getpid(), keep)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for pid in left:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # not ours to reap: its parent (also killed) was
+    return left
