@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from flax_regressions.core.paths import COMPILE_CACHE_DIR  # noqa: E402
 from flax_regressions.running import cells, compile_cache, envs  # noqa: E402
-from flax_regressions.spec import matrix  # noqa: E402
-from flax_regressions.tools.report import default_cells  # noqa: E402
+from flax_regressions.catalogue import reader  # noqa: E402
+from flax_regressions.analysis.report import default_cells  # noqa: E402
 
 
 UNCACHED = {compile_cache.SWITCH: "off"}
@@ -78,7 +78,7 @@ def build_with_uv(the_matrix, scratch: Path) -> float:
 
 
 def main() -> None:
-    the_matrix = matrix.load()
+    the_matrix = reader.load()
     print(f"benchmark: {len(default_cells(the_matrix))} CPU cells of the default matrix", flush=True)
     kept = [(path, path.with_name(path.name + "-saved-by-benchmark")) for path in (envs.ENVS_DIR, COMPILE_CACHE_DIR)]
     for path, saved in kept:

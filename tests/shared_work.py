@@ -17,19 +17,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flax_regressions.core.paths import COMPILE_CACHE_DIR, ENVDIR_ENV, ENVS_DIR
+from flax_regressions.core.workspace import ENVDIR_ENV, Workspace
 from flax_regressions.running import uv
 
-SHARED = {ENVDIR_ENV: str(ENVS_DIR), "JAX_COMPILATION_CACHE_DIR": str(COMPILE_CACHE_DIR)}
+ROOT = Path(__file__).resolve().parents[1]  # the checkout the tests run in
+WORKSPACE = Workspace.at(ROOT)
+SHARED = {ENVDIR_ENV: str(WORKSPACE.envs), "JAX_COMPILATION_CACHE_DIR": str(WORKSPACE.compile_cache)}
 UV = uv.uv()
 
 
 def kept_venv(name: str, requirements: list[str], key: str) -> Path:
     """A virtual environment under the checkout's .envs/ with ``requirements`` installed (bytecode compiled), built
     once and kept while ``key`` stays the same: the xdist workers wait for one another, the next run reuses it."""
-    env = ENVS_DIR / name
-    ENVS_DIR.mkdir(parents=True, exist_ok=True)
-    with open(ENVS_DIR / f".{name}.lock", "w") as lock:
+    env = WORKSPACE.envs / name
+    WORKSPACE.envs.mkdir(parents=True, exist_ok=True)
+    with open(WORKSPACE.envs / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp = env / "built-for"
         if stamp.is_file() and stamp.read_text() == key:
@@ -40,4 +42,3 @@ def kept_venv(name: str, requirements: list[str], key: str) -> Path:
                         *requirements], check=True, capture_output=True)
         stamp.write_text(key)
     return env
-

@@ -27,13 +27,13 @@ from _pytest.reports import CollectReport, TestReport
 
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.merged import Row
-from flax_regressions.core.paths import ROOT
+from tests.shared_work import ROOT
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import Versions
 from flax_regressions.render import reportlog
-from flax_regressions.spec import cases
+from flax_regressions.catalogue import case_dirs
 from flax_regressions.running import locks
-from flax_regressions.tools import report
+from flax_regressions.analysis import report
 from tests.shared_work import SHARED
 
 ACTION = ROOT / "action.yml"
@@ -106,7 +106,7 @@ def test_run_here_writes_the_report_log_of_a_real_run(tmp_path):
     (cases_dir / "matrix.yaml").write_text('python: "3.12"\ncurrent: "0.10.5"\nflax:\n  - {version: "0.10.5"}\n'
                                            "backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n"
                                            '        - {flax: ">=0.10.0", expect: pass}\n')
-    proc = subprocess.run([sys.executable, "-m", "flax_regressions.commands.cli", "--workdir", str(tmp_path / "work"),
+    proc = subprocess.run([sys.executable, "-m", "flax_regressions", "--workdir", str(tmp_path / "work"),
                            "run", "--here", "--cases", str(cases_dir), "--report-log", str(tmp_path / "log.jsonl"),
                            "--", "-m", "conformance"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -254,9 +254,9 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     merging.run(jobs["report"]["steps"])
     assert merging.failed and "**1 of 2 results as expected** (1 variant in 2 cells)." in merging.summary.read_text()  # the table, in the summary
 
-    # The same merge as nox's report makes of the same cells in one checkout (tools.report, the matrix's default cells,
+    # The same merge as nox's report makes of the same cells in one checkout (analysis.report, the matrix's default cells,
     # each named by the lock they were built from).
-    the_matrix = cases.load([merging.workspace / "cases"])
+    the_matrix = case_dirs.load([merging.workspace / "cases"])
     digest = locks.read(merging.workspace / workflow["env"]["LOCK"], the_matrix.python).digest
     together = team["base"] / "together"
     for runner in ran:

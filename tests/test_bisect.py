@@ -9,14 +9,15 @@ from packaging.version import Version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flax_regressions.commands import bisect
+from flax_regressions.commands import cli
 from flax_regressions.render.bisect import report_lines
-from flax_regressions.spec import matrix, matrix_edit, releases
-from flax_regressions.spec.model import MatrixError
-from flax_regressions.tools.bisect import search
-from flax_regressions.tools.bisect.history import analyse
-from flax_regressions.tools.bisect.observation import Behaviour, Observation
-from flax_regressions.tools.bisect.search import FLAKY, UNINSTALLABLE
+from flax_regressions.catalogue import edit, reader
+from flax_regressions.running import registry, specs
+from flax_regressions.catalogue.model import MatrixError
+from flax_regressions.analysis.bisect import search
+from flax_regressions.analysis.bisect.history import analyse
+from flax_regressions.analysis.bisect.observation import Behaviour, Observation
+from flax_regressions.analysis.bisect.search import FLAKY, UNINSTALLABLE
 from tests.test_matrix import REPRO, write
 
 ITEMS = [f"0.{i}" for i in range(40)]
@@ -149,28 +150,28 @@ cases:
 
 
 def test_stable_match_is_a_short_common_phrase_of_plain_words():
-    assert matrix_edit.stable_match([
+    assert edit.stable_match([
         "at vmap out_axes[0][0].states[0]['linear']['bias'].value, got axis spec None but output was batched on axis 0",
     ]) == "got axis spec None but output was batched"
-    assert matrix_edit.stable_match([
+    assert edit.stable_match([
         "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/...)",
         "Cannot mutate RngStream from a different trace level (https://flax.readthedocs.io/...)",
     ]) == "RngStream from a different trace level"
-    assert matrix_edit.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
+    assert edit.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
         r"module 'flax\.nnx' has no attribute 'while_loop'")
-    assert matrix_edit.stable_match(["RNGs must be provided to initialize the cell carry.",
+    assert edit.stable_match(["RNGs must be provided to initialize the cell carry.",
                                      "vmap was requested to map its argument along axis 0"]) is None
 
 
 def test_rules_follow_flax_and_jax_and_keep_what_still_holds(tmp_path):
-    old = matrix.load(write(tmp_path, MATRIX_TEXT)).cases["demo"]["bug"]
+    old = reader.load(write(tmp_path, MATRIX_TEXT)).cases["demo"]["bug"]
     segments = [
-        matrix_edit.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
-        matrix_edit.Segment("0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]),
-        matrix_edit.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
-        matrix_edit.Segment("0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]),
+        edit.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
+        edit.Segment("0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]),
+        edit.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
+        edit.Segment("0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]),
     ]
-    assert matrix_edit.rules_for("bug", segments, old) == [
+    assert edit.rules_for("bug", segments, old) == [
         {"flax": ">=0.10.0,<0.10.1", "expect": "fail", "raises": "AttributeError", "match": r"module 'flax\.nnx' has no attribute 'x'"},
         {"flax": ">=0.10.1,<0.11.0", "jax": "<0.6.0", "expect": "fail", "raises": "flax.errors.TraceContextError",
          "match": "trace level", "note": "kept when the rule still holds"},
@@ -186,7 +187,7 @@ def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
         {"flax": ">=0.11.0", "expect": "fail", "raises": "ValueError", "match": "a fairly long message that is matched here",
          "note": "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"},
     ]
-    text = matrix_edit.write(path, {("demo", "bug"): rules})
+    text = edit.write(path, {("demo", "bug"): rules})
     assert path.read_text() == text
     old_lines, new_lines = MATRIX_TEXT.splitlines(), text.splitlines()
     assert [l for l in new_lines if "#" in l] == [l for l in old_lines if "#" in l], "every comment stays, in order"
@@ -197,7 +198,7 @@ def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
         '        - {flax: ">=0.11.0", expect: fail, raises: ValueError, match: "a fairly long message that is matched here",',
         '           note: "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"}',
     ]
-    loaded = matrix.load(path).cases["demo"]["bug"]
+    loaded = reader.load(path).cases["demo"]["bug"]
     assert [r.expect for r in loaded] == ["pass", "fail"] and loaded[1].note.startswith("a note long enough")
 
 
@@ -205,7 +206,7 @@ def test_write_refuses_rules_that_do_not_validate(tmp_path):
     path = write(tmp_path, MATRIX_TEXT, REPRO)
     overlapping = [{"flax": ">=0.10.0", "expect": "pass"}, {"flax": ">=0.11.0", "expect": "pass"}]
     with pytest.raises(MatrixError, match=r"^matrix\.yaml:\d+: cases\.demo\.variants\.bug\[1\]: contradictory"):
-        matrix_edit.write(path, {("demo", "bug"): overlapping})
+        edit.write(path, {("demo", "bug"): overlapping})
     assert path.read_text() == MATRIX_TEXT
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary file left behind"
 
@@ -239,8 +240,8 @@ class FakeProber:
 
 
 def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(releases, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX))
-    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    monkeypatch.setattr(registry, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX))
+    the_matrix = reader.load(write(tmp_path, MATRIX_TEXT, REPRO))
     prober, lines = FakeProber(), []
     history = analyse(the_matrix, "demo", ["bug", "fix"], list(FLAX_JAX), prober, seeds=["0.10.2"], log=lines.append)
     assert [c.describe() for c in history.changes["bug"]] == [
@@ -252,7 +253,7 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
     assert [c.describe() for c in history.changes["fix"]][-1] == "flax 0.10.7 (jax 0.6.2) -> 0.11.0 (jax 0.7.0): Flax"
     assert prober.calls["0.10.5", "0.6.0"] == 2, "the deciding JAX probe is confirmed like any change"
     assert all(n <= 2 for n in prober.calls.values())
-    rules = matrix_edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
+    rules = edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
     assert [(r["flax"], r.get("jax"), r["expect"]) for r in rules] == [
         (">=0.10.0,<0.10.1", None, "fail"), (">=0.10.1", "<0.6.0", "fail"), (">=0.10.1", ">=0.6.0", "pass")]
     text = "\n".join(report_lines(history))
@@ -261,13 +262,17 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
 
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys):
-    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
-    assert bisect.main(["nosuchcase"], the_matrix) == 2
+    write(tmp_path, MATRIX_TEXT, REPRO)
+
+    def bisect(*argv):
+        return cli.main(["--workdir", str(tmp_path), "bisect", *argv, "--cases", str(tmp_path)])
+
+    assert bisect("nosuchcase") == 2
     assert capsys.readouterr().err == "bisect: error: unknown case 'nosuchcase' (matrix.yaml has: demo)\n"
-    assert bisect.main(["demo", "--variant", "fix_nothing"], the_matrix) == 2
+    assert bisect("demo", "--variant", "fix_nothing") == 2
     assert capsys.readouterr().err == "bisect: error: demo has no variant 'fix_nothing' (it has: bug, fix)\n"
     with pytest.raises(SystemExit) as exit_info:
-        bisect.main(["demo", "--between", "0.10.0"], the_matrix)
+        bisect("demo", "--between", "0.10.0")
     assert exit_info.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
@@ -275,20 +280,19 @@ def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkey
     from datetime import date, datetime, timezone
 
     from flax_regressions.core.results import CellId
-    from flax_regressions.running import cells
 
     published = {"flax": {"0.10.5": (datetime(2025, 3, 31, tzinfo=timezone.utc), ">=3.10")},
                  "jax": {"0.5.3": (datetime(2025, 3, 19, tzinfo=timezone.utc), ">=3.10"),
                          "0.6.0": (datetime(2025, 4, 16, tzinfo=timezone.utc), ">=3.10")}}
-    monkeypatch.setattr(releases, "published", lambda package="flax": published[package])
-    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
-    spec = cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.0")
+    monkeypatch.setattr(registry, "published", lambda package="flax": published[package])
+    the_matrix = reader.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    spec = specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.0")
     assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.6.0", "jaxlib==0.6.0"]
     assert spec.cutoff == date(2025, 4, 17), "resolved as the registry stood the day after that JAX"
-    assert cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.5.3").cutoff == date(2025, 4, 1)
+    assert specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.5.3").cutoff == date(2025, 4, 1)
     assert str(CellId("0.10.5", "cpu", "0.6.0")) == "flax-0.10.5-jax-0.6.0-cpu" and str(CellId("0.10.5", "cpu")) == "flax-0.10.5-cpu"
-    with pytest.raises(releases.RegistryError, match="^jax 0.6.9 is not a release on the registry$"):
-        cells.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.9")
+    with pytest.raises(registry.RegistryError, match="^jax 0.6.9 is not a release on the registry$"):
+        specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.9")
 
 
 # --- the prober: a cell's result as bisect compares it, and its memory ---------------------------------
@@ -304,13 +308,14 @@ def test_a_reworded_message_is_the_same_failure_and_another_type_is_not():
 
 def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_path, monkeypatch):
     from flax_regressions.core.records import Outcome, VariantRecord
+    from flax_regressions.analysis.bisect import prober
     from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
-    from flax_regressions.tools.bisect import prober
+    from flax_regressions.core.workspace import Workspace
 
-    the_matrix = matrix.load(write(tmp_path, MATRIX_TEXT, REPRO))
+    the_matrix = reader.load(write(tmp_path, MATRIX_TEXT, REPRO))
     runs = []
 
-    def run_cell(the_matrix, flax, backend, extra, *, cells_dir, log, runner, jax):
+    def run_cell(workspace, the_matrix, flax, backend, extra, *, cells_dir, log, runner, jax):
         runs.append((flax, jax, extra))
         cell = CellId(flax, backend, jax)
         if flax == "0.10.0":
@@ -321,7 +326,7 @@ def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_pat
         return CellResult(cell, versions=Versions(flax, "0.5.3", "0.5.3"), records=(record,))
 
     monkeypatch.setattr(prober.cells, "run_cell", run_cell)
-    probe = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    probe = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
     seen = probe("0.10.5")
     assert [str(b) for b in seen.behaviours] == ["bug:ValueError", "fix:missing"]
     assert seen.of("fix").message.startswith("no result; see ")
@@ -329,36 +334,36 @@ def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_pat
     assert probe("0.10.0") == UNINSTALLABLE
     with pytest.raises(prober.BisectError, match="^could not install flax-0.9.0-cpu: registry unreachable$"):
         probe("0.9.0")
-    later = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    later = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
     assert later("0.10.5") == seen and later("0.10.0") == UNINSTALLABLE and len(runs) == 3, "answered from probes.json"
     assert later.cost["remembered"] == 2 and later.jax_of("0.10.5") == "0.5.3"
     later("0.10.5")
     assert len(runs) == 4, "a second probe of a cell in one session is a second run (the search's confirmation)"
-    fresh = prober.Prober(the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None, fresh=True)
+    fresh = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None, fresh=True)
     fresh("0.10.5")
     assert len(runs) == 5, "--fresh forgets the remembered runs"
 
 
 def test_the_default_range_starts_at_the_oldest_release_the_rules_speak_of(tmp_path):
-    assert matrix.load(write(tmp_path, MATRIX_TEXT, REPRO)).oldest_release() == "0.10.0"
+    assert reader.load(write(tmp_path, MATRIX_TEXT, REPRO)).oldest_release() == "0.10.0"
 
 
 def test_a_measured_warning_is_written_as_a_warning_rule():
     """A watched warning is what the variant "raised" (incell.repros): --write turns it back into expect: warn."""
-    segments = [matrix_edit.Segment("0.10.0", "0.4.34", "pass"),
-                matrix_edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."])]
-    assert matrix_edit.rules_for("bug", segments, []) == [
+    segments = [edit.Segment("0.10.0", "0.4.34", "pass"),
+                edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."])]
+    assert edit.rules_for("bug", segments, []) == [
         {"flax": ">=0.10.0,<0.12.1", "expect": "pass"},
         {"flax": ">=0.12.1", "expect": "warn", "warns": "DeprecationWarning", "match": "access is now deprecated"},
     ]
-    assert matrix_edit.render(matrix_edit.rules_for("bug", segments, [])[1], 8) == (
+    assert edit.render(edit.rules_for("bug", segments, [])[1], 8) == (
         '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}')
 
 
 def test_messages_without_a_phrase_of_plain_words_are_matched_by_their_beginning():
     """``unexpected object RngStream(`` has two plain words before its bracket: no phrase, so its beginning."""
-    segments = [matrix_edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])]
-    rule = matrix_edit.rules_for("bug", segments, [])[0]
+    segments = [edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])]
+    rule = edit.rules_for("bug", segments, [])[0]
     assert rule["match"] == r"^unexpected object RngStream\( # RngState: 2 \(12 B\)"
     assert re.search(rule["match"], segments[0].messages[0])
-    assert matrix_edit.prefix_match(["at 0x7f00 here", "at 0x5500 there"]) == "^at" and matrix_edit.prefix_match(["", ""]) == "^$"
+    assert edit.prefix_match(["at 0x7f00 here", "at 0x5500 there"]) == "^at" and edit.prefix_match(["", ""]) == "^$"

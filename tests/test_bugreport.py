@@ -11,18 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions.commands import bugreport
+from flax_regressions.commands import cli
 from flax_regressions.core.files import write_json
-from flax_regressions.core.paths import ROOT
+from tests.shared_work import ROOT, WORKSPACE
 from flax_regressions.core.merged import Row, write_merged
 from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.results import CellId, CellResult, Versions
 from flax_regressions.render.bugreport import render
-from flax_regressions.running import cells, envs
-from flax_regressions.spec import matrix, releases
-from flax_regressions.tools.bugreport import environment, known
-from flax_regressions.tools.bugreport.known import Recorded, known_outcomes
-from flax_regressions.tools.bugreport.script import problem_text, standalone_script
+from flax_regressions.running import cells, envs, specs
+from flax_regressions.catalogue import reader
+from flax_regressions.running import registry
+from flax_regressions.analysis.bugreport import environment
+from flax_regressions.analysis.bugreport.known import Recorded, known_outcomes
+from flax_regressions.analysis.bugreport.script import problem_text, standalone_script
 
 REPRO_DIR = ROOT / "repro"
 
@@ -163,27 +165,27 @@ def row(flax, jax, record, backend="cpu"):
 
 def test_known_outcomes_merge_every_results_file_newest_first(tmp_path):
     cell_file("0.10.5", "0.5.3", [rec("bug", "failed", "ValueError", "old"), rec("fix", "passed")],
-              "2026-01-01T00:00:00+00:00").write(tmp_path / "cells" / "flax-0.10.5-cpu.json")
+              "2026-01-01T00:00:00+00:00").write(tmp_path / "results" / "cells" / "flax-0.10.5-cpu.json")
     cell_file("0.10.5", "0.5.3", [rec("bug", "failed", "ValueError", "new")], "2026-02-01T00:00:00+00:00").write(
-        tmp_path / "gate" / "cells" / "flax-0.10.5-cpu.json")  # -k bug only: fix comes from the older file
+        tmp_path / "results" / "gate" / "x" / "cells" / "flax-0.10.5-cpu.json")  # -k bug only: fix comes from the older file
     cell_file("0.11.0", "0.7.0", [rec("bug", "passed"), rec("bug", "failed", "E", "m", case="other")],
-              "2026-01-15T00:00:00+00:00").write(tmp_path / "bisect" / "demo" / "cells" / "flax-0.11.0-cpu.json")
+              "2026-01-15T00:00:00+00:00").write(tmp_path / "results" / "bisect" / "demo" / "cells" / "flax-0.11.0-cpu.json")
     cell_file("0.10.5", "0.5.3", [rec("bug", "passed")], "2026-03-01T00:00:00+00:00", backend="cuda").write(
-        tmp_path / "cells" / "flax-0.10.5-cuda.json")
-    write_merged(tmp_path / "matrix.json", [
+        tmp_path / "results" / "cells" / "flax-0.10.5-cuda.json")
+    write_merged(tmp_path / "results" / "matrix.json", [
         row("0.10.2", "0.4.35", rec("bug", "failed", "ValueError", "rank")),
         Row(CellId("0.10.4", "cpu"), Versions(), rec("bug", "missing")),
         row("0.10.5", "0.5.3", rec("bug", "passed"))], cells={}, run={})
-    (tmp_path / "cells" / "torn.json").write_text('{"cell": ')
-    write_json(tmp_path / "gate" / "gate.json", {"verdict": "ok"})
+    (tmp_path / "results" / "cells" / "torn.json").write_text('{"cell": ')
+    write_json(tmp_path / "results" / "gate" / "x" / "gate.json", {"verdict": "ok"})
 
-    found = known_outcomes("demo", "cpu", tmp_path)
+    found = known_outcomes(Workspace.at(tmp_path), "demo", "cpu")
     assert set(found) == {("0.10.2", "0.4.35"), ("0.10.5", "0.5.3"), ("0.11.0", "0.7.0")}
     assert found["0.10.5", "0.5.3"].variants["bug"].message == "new"
     assert found["0.10.5", "0.5.3"].variants["fix"].outcome == "passed"
     assert found["0.11.0", "0.7.0"].variants == {"bug": rec("bug", "passed")}
-    assert found["0.10.2", "0.4.35"].sources == {str(tmp_path / "matrix.json")}
-    assert found["0.10.5", "0.5.3"].sources == {str(tmp_path / "gate" / "cells") + "/", str(tmp_path / "cells") + "/"}
+    assert found["0.10.2", "0.4.35"].sources == {"results/matrix.json"}
+    assert found["0.10.5", "0.5.3"].sources == {"results/gate/x/cells/", "results/cells/"}
 
 
 OUTPUT = """\
@@ -247,15 +249,15 @@ def test_the_report_follows_flaxs_bug_template(tmp_path):
     (["rnn_jit", "--variant", "fix_nnx_jit"], "bugreport: error: rnn_jit has no bug variant 'fix_nnx_jit' (it has: bug, bug_reuse)"),
     (["rnn_jit", "--backend", "tpu"], "bugreport: error: unknown backend 'tpu' (matrix.yaml has: cpu, cuda)"),
 ])
-def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
-    assert bugreport.main(argv) == 2
+def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    assert cli.main(["--workdir", str(tmp_path), "bugreport", *argv]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith(message)
 
 
 def test_a_missing_case_argument_exits_2_with_one_line(capsys):
     with pytest.raises(SystemExit) as stop:
-        bugreport.main([])
+        cli.main(["bugreport"])
     assert stop.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
@@ -264,17 +266,14 @@ def test_a_missing_case_argument_exits_2_with_one_line(capsys):
 def faked(tmp_path, monkeypatch):
     """A registry, an 'environment' that is this Python, and the script's run and system information faked."""
     published = {v: (datetime(2025, 1, 1, tzinfo=timezone.utc), ">=3.10") for v in ("0.10.2", "0.10.4", "0.10.5", "0.12.12")}
-    monkeypatch.setattr(releases, "published", lambda package="flax": published)
-    monkeypatch.setattr(envs, "ensure", lambda spec, log=print: Path(sys.executable))
-    monkeypatch.setattr(bugreport, "REPORTS_DIR", tmp_path / "reports")
-    monkeypatch.setattr(known, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(known, "ON_DEMAND_DIR", tmp_path / "results" / "bugreport" / "cells")
-    monkeypatch.setattr(environment, "system_info", lambda python, backend: (
+    monkeypatch.setattr(registry, "published", lambda package="flax": published)
+    monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir, log=print: Path(sys.executable))
+    monkeypatch.setattr(environment, "system_info", lambda workspace, python, backend: (
         {"flax": "0.10.5", "jax": "0.5.3", "jaxlib": "0.5.3", "python": "3.12.1", "platform": "Linux", "JAX_PLATFORMS": "cpu"},
         "jax: 0.5.3"))
     ran = []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None):
+    def run_cell(workspace, the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None):
         ran.append((version, list(extra)))
         outcome = "passed" if version == "0.10.4" else "failed"
         result = cell_file(version, "0.5.3", [
@@ -288,8 +287,8 @@ def faked(tmp_path, monkeypatch):
 
 
 def test_a_bug_that_reproduces_gets_its_report_and_missing_results_are_run(faked, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(environment, "run_script", lambda python, script, backend, name: (1, OUTPUT))
-    assert bugreport.main(["rnn_jit", "--flax", "0.10.5"]) == 0
+    monkeypatch.setattr(environment, "run_script", lambda workspace, python, script, backend, name: (1, OUTPUT))
+    assert cli.main(["--workdir", str(tmp_path), "bugreport", "rnn_jit", "--flax", "0.10.5"]) == 0
     assert [v for v, _ in faked] == ["0.10.5", "0.10.2", "0.10.4", "0.12.12"]  # nothing recorded: this one, then the matrix
     assert all(extra == ["-m", "conformance", "-k", "rnn_jit"] for _, extra in faked)
     report = (tmp_path / "reports" / "rnn_jit-flax-0.10.5.md").read_text()
@@ -299,8 +298,8 @@ def test_a_bug_that_reproduces_gets_its_report_and_missing_results_are_run(faked
 
 
 def test_a_bug_that_does_not_reproduce_writes_nothing_and_exits_1(faked, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(environment, "run_script", lambda python, script, backend, name: (0, ""))
-    assert bugreport.main(["rnn_jit", "--flax", "0.10.4"]) == 1
+    monkeypatch.setattr(environment, "run_script", lambda workspace, python, script, backend, name: (0, ""))
+    assert cli.main(["--workdir", str(tmp_path), "bugreport", "rnn_jit", "--flax", "0.10.4"]) == 1
     assert not (tmp_path / "reports").exists()
     assert capsys.readouterr().err.splitlines()[-1] == (
         "bugreport: rnn_jit-bug does not reproduce on flax 0.10.4 (cpu): the script ran without error; recorded as "
@@ -314,14 +313,14 @@ def test_a_bug_that_does_not_reproduce_writes_nothing_and_exits_1(faked, tmp_pat
 def test_the_report_for_rnn_jit_on_0_10_5_embeds_a_script_that_reproduces(tmp_path, monkeypatch):
     """The real thing, once: the environment of flax 0.10.5 (the matrix's; built if absent), the captured
     traceback, and the script copied out of the Markdown run again there."""
-    the_matrix = matrix.load()
+    the_matrix = reader.load()
     try:
-        python = envs.ensure(cells.spec_for(the_matrix, "0.10.5", "cpu"), log=lambda line: None)
-    except (envs.EnvError, releases.RegistryError) as exc:
+        python = envs.ensure(specs.spec_for(the_matrix, "0.10.5", "cpu"), WORKSPACE.envs, log=lambda line: None)
+    except (envs.EnvError, registry.RegistryError) as exc:
         pytest.skip(f"the flax 0.10.5 environment cannot be built here: {exc}")
-    monkeypatch.setattr(bugreport, "REPORTS_DIR", tmp_path)
-    assert bugreport.main(["rnn_jit", "--flax", "0.10.5"]) == 0
-    report = (tmp_path / "rnn_jit-flax-0.10.5.md").read_text()
+    assert cli.main(["--workdir", str(tmp_path), "--envdir", str(WORKSPACE.envs), "bugreport", "rnn_jit",
+                     "--flax", "0.10.5"]) == 0
+    report = (tmp_path / "reports" / "rnn_jit-flax-0.10.5.md").read_text()
     assert report.startswith("# jax.jit of an nnx.RNN(nnx.LSTMCell) breaks on its carry RNG stream (Flax 0.10.5, TraceContextError)")
     assert "flax.errors.TraceContextError: Cannot call RngStream from a different trace level" in report
     assert "- Flax, jax, jaxlib versions: flax 0.10.5, jax 0.5.3, jaxlib 0.5.3" in report

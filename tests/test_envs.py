@@ -1,16 +1,15 @@
 """Environment specs, release resolution and uv failure messages. No network, no Flax."""
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date, datetime, timezone
 
 import pytest
 
-from flax_regressions.core.paths import BYTECODE_DIR
-from flax_regressions.running import cells, envs, uv
-from flax_regressions.spec import matrix, releases
+from flax_regressions.commands.cli import resolve_workspace
+from flax_regressions.core.workspace import ENVDIR_ENV, Workspace
+from flax_regressions.running import cells, envs, specs, uv
+from flax_regressions.catalogue import reader
+from flax_regressions.running import registry
 from tests.test_matrix import GOOD, write
 
 PUBLISHED = {
@@ -24,20 +23,20 @@ PUBLISHED = {
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
+def fake_registry(monkeypatch):
+    monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(registry, "yanked", lambda package="flax": {})
 
 
-def test_latest_is_the_newest_final_release_for_the_python(registry):
-    assert releases.resolve("latest", "3.12") == "0.12.12"
-    assert releases.resolve("latest", "3.11") == "0.12.8"
-    assert releases.releases("3.12") == ["0.10.2", "0.10.5", "0.10.6", "0.12.8", "0.12.12"]
+def test_latest_is_the_newest_final_release_for_the_python(fake_registry):
+    assert registry.resolve("latest", "3.12") == "0.12.12"
+    assert registry.resolve("latest", "3.11") == "0.12.8"
+    assert registry.releases("3.12") == ["0.10.2", "0.10.5", "0.10.6", "0.12.8", "0.12.12"]
 
 
-def test_an_unknown_release_names_the_nearest_ones(registry):
-    with pytest.raises(releases.RegistryError, match=r"^flax 0.10.55 is not a release on the registry \(nearest: 0.10.2, 0.10.5, 0.10.6\)"):
-        releases.resolve("0.10.55", "3.12")
+def test_an_unknown_release_names_the_nearest_ones(fake_registry):
+    with pytest.raises(registry.RegistryError, match=r"^flax 0.10.55 is not a release on the registry \(nearest: 0.10.2, 0.10.5, 0.10.6\)"):
+        registry.resolve("0.10.55", "3.12")
 
 
 def _file(uploaded: str, yanked: bool = False, reason: str | None = None) -> dict:
@@ -55,50 +54,50 @@ def test_a_yanked_release_is_named_yanked_with_the_registrys_reason(monkeypatch)
         "0.12.12": [_file("2026-10-27T01:30:00Z"), _file("2026-10-27T01:31:00Z", True, "a broken wheel")],
         "0.7.1": [_file("2023-06-01T10:00:00Z", True)],
     }}
-    monkeypatch.setattr(releases, "_project", lambda package: project)
-    releases.published.cache_clear()
-    releases.yanked.cache_clear()
+    monkeypatch.setattr(registry, "_project", lambda package: project)
+    registry.published.cache_clear()
+    registry.yanked.cache_clear()
     try:
-        assert releases.releases("3.12") == ["0.12.10", "0.12.12"]  # one yanked file does not yank its release
-        with pytest.raises(releases.RegistryError) as info:
-            releases.resolve("0.12.11", "3.12")
+        assert registry.releases("3.12") == ["0.12.10", "0.12.12"]  # one yanked file does not yank its release
+        with pytest.raises(registry.RegistryError) as info:
+            registry.resolve("0.12.11", "3.12")
         assert str(info.value) == ("flax 0.12.11 is yanked on the registry (reason: traverse utils bug); a yanked "
                                    "release is never installed (nearest: 0.12.10, 0.12.12)")
-        with pytest.raises(releases.RegistryError, match=r"^flax 0.7.1 is yanked on the registry \(reason: none given\)"):
-            releases.resolve("0.7.1", "3.12")
-        with pytest.raises(releases.RegistryError, match=r"^flax 0.12.13 is not a release on the registry"):
-            releases.resolve("0.12.13", "3.12")
+        with pytest.raises(registry.RegistryError, match=r"^flax 0.7.1 is yanked on the registry \(reason: none given\)"):
+            registry.resolve("0.7.1", "3.12")
+        with pytest.raises(registry.RegistryError, match=r"^flax 0.12.13 is not a release on the registry"):
+            registry.resolve("0.12.13", "3.12")
     finally:
-        releases.published.cache_clear()
-        releases.yanked.cache_clear()
+        registry.published.cache_clear()
+        registry.yanked.cache_clear()
 
 
-def test_a_release_for_another_python_is_refused(registry):
-    with pytest.raises(releases.RegistryError, match="flax 0.12.12 does not support Python 3.11"):
-        releases.resolve("0.12.12", "3.11")
+def test_a_release_for_another_python_is_refused(fake_registry):
+    with pytest.raises(registry.RegistryError, match="flax 0.12.12 does not support Python 3.11"):
+        registry.resolve("0.12.12", "3.11")
 
 
-def test_cutoff_is_the_day_after_the_release(registry):
-    assert releases.cutoff("0.10.5") == date(2025, 4, 1)
+def test_cutoff_is_the_day_after_the_release(fake_registry):
+    assert registry.cutoff("0.10.5") == date(2025, 4, 1)
 
 
 def test_unreachable_registry_is_one_line(monkeypatch):
-    releases.published.cache_clear()
-    monkeypatch.setattr(releases, "PYPI_JSON", "http://127.0.0.1:9/{package}/json")
-    with pytest.raises(releases.RegistryError, match=r"^cannot reach the package registry \(http://127.0.0.1:9/flax/json\)"):
-        releases.published()
-    releases.published.cache_clear()
+    registry.published.cache_clear()
+    monkeypatch.setattr(registry, "PYPI_JSON", "http://127.0.0.1:9/{package}/json")
+    with pytest.raises(registry.RegistryError, match=r"^cannot reach the package registry \(http://127.0.0.1:9/flax/json\)"):
+        registry.published()
+    registry.published.cache_clear()
 
 
-def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, registry):
-    m = matrix.load(write(tmp_path, GOOD))
-    spec = cells.spec_for(m, "0.10.5", "cpu")
+def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, fake_registry):
+    m = reader.load(write(tmp_path, GOOD))
+    spec = specs.spec_for(m, "0.10.5", "cpu")
     assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.5.3", "jaxlib==0.5.3"]
     assert spec.cutoff == date(2025, 4, 1) and spec.name == "flax-0.10.5-cpu"
     assert set(envs.cell_tools()) <= set(spec.requirements())
-    latest = cells.spec_for(m, "latest", "cuda")
+    latest = specs.spec_for(m, "latest", "cuda")
     assert latest.requirements()[:2] == ["flax==0.12.12", "jax[cuda12]"]
-    assert latest.key() != spec.key() and spec.key() == cells.spec_for(m, "0.10.5", "cpu").key()
+    assert latest.key() != spec.key() and spec.key() == specs.spec_for(m, "0.10.5", "cpu").key()
 
 
 def built(envs_dir, spec):
@@ -116,8 +115,8 @@ def built(envs_dir, spec):
     return env
 
 
-def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypatch):
-    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+def test_a_stamped_environment_is_reused_without_uv(tmp_path, fake_registry, monkeypatch):
+    spec = specs.spec_for(reader.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
     built(tmp_path / ".envs", spec)
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv must not run for an unchanged environment"))
     logs = []
@@ -131,8 +130,8 @@ def test_a_stamped_environment_is_reused_without_uv(tmp_path, registry, monkeypa
      "flax 0.10.5 is not installed (no package metadata)"),
     (lambda env: (env / "bin/python").unlink(), "its Python is missing"),
 ])
-def test_a_damaged_environment_is_rebuilt_saying_why(tmp_path, registry, monkeypatch, damage, why):
-    spec = cells.spec_for(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
+def test_a_damaged_environment_is_rebuilt_saying_why(tmp_path, fake_registry, monkeypatch, damage, why):
+    spec = specs.spec_for(reader.load(write(tmp_path, GOOD)), "0.10.5", "cpu")
     damage(built(tmp_path / ".envs", spec))
     calls = []
     monkeypatch.setattr(envs, "_uv", lambda spec, *args, **k: calls.append(args[0]))
@@ -142,29 +141,29 @@ def test_a_damaged_environment_is_rebuilt_saying_why(tmp_path, registry, monkeyp
     assert calls == ["venv", "pip", "pip"]
 
 
-def test_a_built_cell_runs_with_no_network_at_all(tmp_path, registry, monkeypatch):
-    the_matrix = matrix.load(write(tmp_path, GOOD))
-    spec = cells.spec_for(the_matrix, "0.10.5", "cpu")
+def test_a_built_cell_runs_with_no_network_at_all(tmp_path, fake_registry, monkeypatch):
+    the_matrix = reader.load(write(tmp_path, GOOD))
+    spec = specs.spec_for(the_matrix, "0.10.5", "cpu")
     built(tmp_path / ".envs", spec)
-    monkeypatch.setattr(cells, "ENVS_DIR", tmp_path / ".envs")
-    monkeypatch.setattr(releases, "published", lambda package="flax": pytest.fail("the registry was asked"))
+    
+    monkeypatch.setattr(registry, "published", lambda package="flax": pytest.fail("the registry was asked"))
     monkeypatch.setattr(envs, "_uv", lambda *a, **k: pytest.fail("uv ran"))
     ran = []
-    cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda _: None,
+    cells.run_cell(Workspace.at(tmp_path), the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda _: None,
                    runner=lambda cmd, env, cwd: ran.append((cmd, env)) or 0)
     [(command, env)] = ran
     assert command[0] == str(tmp_path / ".envs" / spec.name / "bin" / "python")
     # the cell keeps the bytecode it compiles, in the work directory, even where PYTHONDONTWRITEBYTECODE is set
-    assert env["PYTHONDONTWRITEBYTECODE"] == "" and env["PYTHONPYCACHEPREFIX"] == str(BYTECODE_DIR)
+    assert env["PYTHONDONTWRITEBYTECODE"] == "" and env["PYTHONPYCACHEPREFIX"] == str(tmp_path / ".envs" / "bytecode")
 
 
-def test_envdir_moves_the_environments_and_their_bytecode_and_nothing_else(tmp_path):
-    shown = "from flax_regressions.core import paths as p; print(p.ENVS_DIR, p.BYTECODE_DIR, p.RESULTS_DIR)"
-    env = os.environ | {"FLAX_REGRESSIONS_WORKDIR": str(tmp_path / "work"), "FLAX_REGRESSIONS_ENVDIR": "shared"}
-    proc = subprocess.run([sys.executable, "-c", shown], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          check=True)
-    assert proc.stdout.split() == [str(tmp_path / "shared"), str(tmp_path / "shared" / "bytecode"),
-                                   str(tmp_path / "work" / "results")]  # relative: to the directory it runs in
+def test_envdir_moves_the_environments_and_their_bytecode_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ENVDIR_ENV, "shared")
+    workspace = resolve_workspace(tmp_path / "work", None)
+    assert (workspace.envs, workspace.bytecode, workspace.results) == (
+        tmp_path / "shared", tmp_path / "shared" / "bytecode", tmp_path / "work" / "results")  # relative: to the cwd
+    assert resolve_workspace(tmp_path / "work", tmp_path / "given").envs == tmp_path / "given"  # --envdir first
 
 
 UNREACHABLE = """\

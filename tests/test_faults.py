@@ -19,15 +19,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from flax_regressions.core.paths import ROOT
+from tests.shared_work import ROOT, WORKSPACE
 from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.incell import faults
+from flax_regressions.analysis.verdict import Change, Seen, Side, Verdict
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.render import matrix_table
-from flax_regressions.running import cells, envs
-from flax_regressions.spec import matrix, releases
-from flax_regressions.tools import report
+from flax_regressions.running import cells, envs, harness, specs
+from flax_regressions.catalogue import reader
+from flax_regressions.running import registry
+from flax_regressions.analysis import report
 from tests.test_envs import PUBLISHED
 from tests.test_matrix import GOOD, write
 
@@ -60,6 +63,7 @@ def nox(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nox", *args], cwd=project, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("session", ["validate", "tests(flax='0.10.5', backend='cpu')"])
 def test_a_broken_matrix_stops_every_nox_session_with_one_line_and_status_2(tmp_path, session):
     project = nox_copy(tmp_path, "\nbackends:", "\ncolour: blue\nbackends:")
@@ -70,6 +74,7 @@ def test_a_broken_matrix_stops_every_nox_session_with_one_line_and_status_2(tmp_
     assert not (project / ".envs").exists() and not (project / "results").exists(), "nothing runs"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("problem", "session", "message"), [
     ("syntax", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: invalid syntax"),
     ("not UTF-8", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: (unicode error) 'utf-8' codec"),
@@ -94,11 +99,12 @@ def test_a_repro_module_that_cannot_be_read_or_named_stops_every_nox_session_wit
     assert not (project / ".envs").exists() and not (project / "results").exists(), "nothing runs"
 
 
+@pytest.mark.integration
 def test_nox_validate_checks_the_matrix_and_builds_nothing(tmp_path):
     project = nox_copy(tmp_path)
     run = nox(project, "-s", "validate")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "matrix.yaml is valid" in run.stdout + run.stderr
+    assert "matrix.yaml: valid: " in run.stdout + run.stderr
     assert not (project / ".envs").exists()
 
 
@@ -106,11 +112,12 @@ def test_validation_takes_under_a_second():
     took = []
     for _ in range(3):
         start = time.perf_counter()
-        matrix.load()
+        reader.load()
         took.append(time.perf_counter() - start)
     assert min(took) < 1.0
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -134,10 +141,10 @@ def run_id_of(command: list[str]) -> str:
 
 
 def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
+    monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(registry, "yanked", lambda package="flax": {})
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path("/envs") / spec.name / "python")
-    the_matrix = matrix.load(write(tmp_path))
+    the_matrix = reader.load(write(tmp_path))
     cells_dir = tmp_path / "cells"
     ran = []
 
@@ -149,7 +156,7 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
         return 0
 
     for version in ("0.10.55", "0.10.5"):
-        cells.run_cell(the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
+        cells.run_cell(Workspace.at(tmp_path), the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
 
     assert ran == ["/envs/flax-0.10.5-cpu/python"]
     rows = report.write_report([CellId("0.10.55", "cpu"), CellId("0.10.5", "cpu")], the_matrix, cells_dir, tmp_path)
@@ -161,13 +168,14 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
     assert f"❌ error: {reason}" in md and "✅ bug absent" in md
 
 
+@pytest.mark.integration
 def test_a_release_that_cannot_be_installed_with_its_jax_is_an_error_cell(tmp_path, monkeypatch):
     """A real uv resolution (PyPI): flax 0.10.5 requires jax >= 0.5.1, the matrix pins 0.4.1."""
-    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(cells, "ENVS_DIR", tmp_path / ".envs")
+    monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
+    
     text = GOOD.replace('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "0.4.1"}')
-    the_matrix = matrix.load(write(tmp_path, text))
-    cell = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
+    the_matrix = reader.load(write(tmp_path, text))
+    cell = cells.run_cell(Workspace.at(tmp_path), the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
                           runner=lambda command, env, cwd: pytest.fail("pytest must not run without an environment"))
     assert cell.outcome is CellOutcome.ERROR
     assert one_line(cell.reason).startswith("could not install flax-0.10.5-cpu: Because ")
@@ -192,6 +200,7 @@ def test_what_killed_a_worker(dump, status, message):
     assert faults.what_killed(dump, status, 2.0) == message
 
 
+@pytest.mark.integration
 def test_sigterm_gives_the_live_workers_the_sigint_of_ctrl_c():
     """Without it, xdist asks a worker to stop and execnet waits 5 s for a hanging variant before interrupting it."""
     worker = subprocess.Popen(["sleep", "60"])
@@ -216,9 +225,9 @@ def test_the_timeout_defaults_to_600_s_and_follows_the_environment(monkeypatch):
 
 def faulty_cell(tmp_path, monkeypatch, *extra: str) -> CellResult:
     """Run the faulty matrix as a cell, through cells.run_cell and its real pytest command, in this interpreter."""
-    monkeypatch.setattr(cells, "spec_for", lambda *args, **kwargs: None)
+    monkeypatch.setattr(specs, "spec_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path(sys.executable))
-    return cells.run_cell(matrix.load(FAULTY), "0.10.5", "cpu", ["--matrix", str(FAULTY), "-m", "conformance", *extra],
+    return cells.run_cell(Workspace.at(tmp_path), reader.load(FAULTY), "0.10.5", "cpu", ["--matrix", str(FAULTY), "-m", "conformance", *extra],
                           cells_dir=tmp_path / "cells", log=lambda line: None)
 
 
@@ -236,7 +245,7 @@ def test_a_hang_and_two_crashes_cost_only_their_own_variants(tmp_path, monkeypat
     }
     assert {r.variant: r.expected for r in cell.records}["bug_hang"] == "fail"
 
-    rows = report.write_report([CellId("0.10.5", "cpu")], matrix.load(FAULTY), tmp_path / "cells", tmp_path)
+    rows = report.write_report([CellId("0.10.5", "cpu")], reader.load(FAULTY), tmp_path / "cells", tmp_path)
     texts = {r.record.variant: matrix_table.verdict_text(r) for r in rows}
     assert texts["bug_hang"] == "❌ error: timeout after 1 s"
     assert texts["bug_segfault"] == "❌ error: crashed (signal SIGSEGV)"
@@ -280,11 +289,11 @@ def start_as_a_foreground_job(command: list[str], **kwargs) -> subprocess.Popen:
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
 def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):
     cells_dir = tmp_path / "cells"
-    command = cells.pytest_command(sys.executable, CellId("0.10.5", "cpu"), [
+    command = harness.pytest_command(sys.executable, CellId("0.10.5", "cpu"), [
         "--matrix", str(FAULTY), "-m", "conformance", "-k", "not segfault and not abort", "--variant-timeout", "120",
-    ], cells_dir)
+    ], WORKSPACE, cells_dir)
     path = cells_dir / "flax-0.10.5-cpu.json"
-    proc = start_as_a_foreground_job(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+    proc = start_as_a_foreground_job(command, cwd=harness.harness(WORKSPACE), start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=os.environ | {"JAX_PLATFORMS": "cpu"})
     try:
         deadline = time.monotonic() + 60
@@ -308,7 +317,7 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
     cell = CellResult.load(path)
     assert cell.complete is False
     assert [(r.variant, r.outcome) for r in cell.records] == [("bug", "failed")]
-    rows = report.write_report([CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], matrix.load(FAULTY), cells_dir,
+    rows = report.write_report([CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], reader.load(FAULTY), cells_dir,
                                tmp_path)
     by = {(str(r.cell), r.record.variant): r for r in rows}
     assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "bug"]) == (  # right, but its run did not finish
@@ -322,6 +331,7 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
 # 5. A registry that cannot be reached while an environment is built: one line that says so.
 
 
+@pytest.mark.integration
 def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatch):
     """A real uv run against an index nothing listens on (no cache, no retries: it fails at once)."""
     for name in ("UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_OFFLINE", "UV_NO_INDEX"):
@@ -331,7 +341,7 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     spec = envs.EnvSpec(flax="0.10.5", jax="0.5.3", backend="cpu", jax_extra=None, python="3.12",
                         cutoff=date(2025, 4, 1), tools=envs.cell_tools())
-    with pytest.raises(releases.RegistryUnreachable) as info:  # not an EnvError: it says nothing of the release
+    with pytest.raises(registry.RegistryUnreachable) as info:  # not an EnvError: it says nothing of the release
         envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)
     message = one_line(str(info.value))
     assert message.startswith("could not install flax-0.10.5-cpu: cannot reach the package registry (")
@@ -339,7 +349,7 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
 
 
 def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, monkeypatch):
-    the_matrix = matrix.load(write(tmp_path, GOOD))
+    the_matrix = reader.load(write(tmp_path, GOOD))
     cells_dir = tmp_path / "cells"
     good = CellResult(CellId("latest", "cpu"), versions=Versions("0.12.12", "0.12.0.1", "0.12.0.1"),
                       updated="2026-11-20T10:00:00+00:00",
@@ -348,10 +358,10 @@ def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, m
     good.write(cells_dir / "flax-latest-cpu.json")
 
     def unreachable(package="flax"):
-        raise releases.RegistryUnreachable("cannot reach the package registry (https://pypi.org): timed out")
+        raise registry.RegistryUnreachable("cannot reach the package registry (https://pypi.org): timed out")
 
-    monkeypatch.setattr(releases, "published", unreachable)
-    result = cells.run_cell(the_matrix, "latest", "cpu", cells_dir=cells_dir, log=lambda _: None,
+    monkeypatch.setattr(registry, "published", unreachable)
+    result = cells.run_cell(Workspace.at(tmp_path), the_matrix, "latest", "cpu", cells_dir=cells_dir, log=lambda _: None,
                             runner=lambda *a: pytest.fail("nothing can run"))
     assert result.records == good.records and CellResult.load(cells_dir / "flax-latest-cpu.json").records == good.records
     assert "cannot reach the package registry" in result.rerun_failed
@@ -372,15 +382,12 @@ def test_a_megabyte_message_is_cut_in_markdown_and_kept_whole_in_json(tmp_path):
         VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
         VariantRecord("demo", "fix", Outcome.FAILED, "ValueError", huge, "pass", as_expected=False),
     )).write(cells_dir / "flax-0.10.5-cpu.json")
-    rows = report.write_report([CellId("0.10.5", "cpu")], matrix.load(write(tmp_path, GOOD)), cells_dir, tmp_path)
+    rows = report.write_report([CellId("0.10.5", "cpu")], reader.load(write(tmp_path, GOOD)), cells_dir, tmp_path)
     md = matrix_table.render(rows)
     assert "❌ fix broken: ValueError: shapes differ: [1.0 2.0 3.0]" in md and len(md) < 2_000
     assert huge in (tmp_path / "matrix.json").read_text()
 
-    before, after = {"outcome": "passed", "exception": None, "message": None}, {
-        "outcome": "failed", "exception": "ValueError", "message": huge}
-    gate_md = gate_markdown.render({
-        "verdict": "breaks", "breaking": 1, "backend": "cpu", "unchanged": [], "not_compared": [],
-        "from": {"flax": "0.10.5"}, "to": {"flax": "0.11.0"},
-        "changes": [{"case": "demo", "variant": "fix", "change": "fix_breaks", "before": before, "after": after}]})
+    change = Change("demo", "fix", "fix_breaks", Seen("passed"), Seen("failed", "ValueError", huge))
+    gate_md = gate_markdown.render(Verdict(Side("0.10.5", flax="0.10.5"), Side("0.11.0", flax="0.11.0"), "cpu",
+                                           (change,)))
     assert "failed: ValueError: shapes differ: [1.0 2.0 3.0]" in gate_md and len(gate_md) < 2_000

@@ -8,14 +8,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from flax_regressions.commands import gate as gate_command
-from flax_regressions.core.paths import ROOT
+from flax_regressions.analysis import verdict as gate_verdict
+from flax_regressions.commands import cli
+from tests.shared_work import ROOT, WORKSPACE
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.running import cells
-from flax_regressions.spec import releases
-from flax_regressions.tools import gate
+from flax_regressions.running import registry
 
 PUBLISHED = {v: (datetime(2025, 1, 1, tzinfo=timezone.utc), ">=3.10")
              for v in ("0.10.2", "0.10.4", "0.10.5", "0.11.0", "0.12.12")}
@@ -69,11 +69,11 @@ AFTER = [
     ("bug", rec("c", "bug", "error", None, "timeout after 9 s"), rec("c", "bug", "error", None, "timeout after 9 s"), None),
 ])
 def test_classify_compares_what_happens_on_each_side(variant, before, after, change):
-    assert gate.classify(variant, before, after) == change
+    assert gate_verdict.classify(variant, before, after) == change
 
 
 def test_compare_names_every_change_and_breaks_on_a_broken_fix_or_a_new_bug():
-    verdict = gate.compare(cell("0.10.5", BEFORE), cell("0.11.0", AFTER))
+    verdict = gate_verdict.compare(cell("0.10.5", BEFORE), cell("0.11.0", AFTER)).to_json()
     by = {(c["case"], c["variant"]): c for c in verdict["changes"]}
     assert verdict["exit_code"] == 1 and verdict["verdict"] == "breaks" and verdict["breaking"] == 3
     assert {k: c["change"] for k, c in by.items()} == {
@@ -88,50 +88,55 @@ def test_compare_names_every_change_and_breaks_on_a_broken_fix_or_a_new_bug():
 def test_a_bug_gone_keeps_its_workarounds_while_another_bug_variant_fails():
     before = [rec("c", "bug", "failed", "E", "m"), rec("c", "bug_reuse", "failed", "E", "m"), rec("c", "fix", "passed")]
     after = [rec("c", "bug", "passed"), rec("c", "bug_reuse", "failed", "E", "m"), rec("c", "fix", "passed")]
-    verdict = gate.compare(cell("0.10.4", before), cell("0.10.5", after))
-    assert verdict["exit_code"] == 0 and verdict["changes"][0]["droppable"] == []
-    assert "another bug variant of this case still fails" in gate_markdown.render(verdict | {"backend": "cpu"})
+    verdict = gate_verdict.compare(cell("0.10.4", before), cell("0.10.5", after))
+    assert verdict.exit_code == 0 and verdict.changes[0].droppable == ()
+    assert "another bug variant of this case still fails" in gate_markdown.render(verdict)
 
 
 def test_a_fix_that_crashes_breaks_and_says_how():
-    verdict = gate.compare(cell("0.10.5", [rec("c", "fix", "passed")]),
-                           cell("0.11.0", [rec("c", "fix", "error", None, "crashed (signal SIGSEGV)")]))
-    assert verdict["exit_code"] == 1
-    md = gate_markdown.render(verdict | {"backend": "cpu", "from": {"flax": "0.10.5"}, "to": {"flax": "0.11.0"}})
+    verdict = gate_verdict.compare(cell("0.10.5", [rec("c", "fix", "passed")]),
+                                   cell("0.11.0", [rec("c", "fix", "error", None, "crashed (signal SIGSEGV)")]))
+    assert verdict.exit_code == 1
+    md = gate_markdown.render(verdict)
     assert "| c | fix | passes | error: crashed (signal SIGSEGV) |" in md
 
 
 def test_no_change_exits_0():
-    verdict = gate.compare(cell("0.10.2", BEFORE), cell("0.10.4", BEFORE))
-    assert verdict["exit_code"] == 0 and verdict["changes"] == [] and len(verdict["unchanged"]) == len(BEFORE)
+    verdict = gate_verdict.compare(cell("0.10.2", BEFORE), cell("0.10.4", BEFORE))
+    assert verdict.exit_code == 0 and verdict.changes == () and len(verdict.unchanged) == len(BEFORE)
 
 
 def test_cells_that_cannot_be_compared_are_refused():
-    with pytest.raises(gate.GateError, match="ran on only one of the two cells"):
-        gate.compare(cell("0.10.5", BEFORE), cell("0.11.0", AFTER[:-1]))
-    with pytest.raises(gate.GateError, match=r"^flax 0.11.0 \(cpu\): the cell's run stopped before it finished"):
-        gate.check_cell(cell("0.11.0", AFTER, complete=False), "0.11.0", "cpu")
-    with pytest.raises(gate.GateError, match=r"^flax 0.11.0 \(cpu\): no variant ran"):
-        gate.check_cell(cell("0.11.0", []), "0.11.0", "cpu")
-    gate.check_cell(cell("0.11.0", [rec("lstm", "fix", "error", None, "crashed (signal SIGSEGV)")]), "0.11.0", "cpu")
-    with pytest.raises(gate.GateError, match=r"^flax 0.11.0 \(cpu\): error: could not install"):
-        gate.check_cell(CellResult.not_run(CellId("0.11.0", "cpu"), CellOutcome.ERROR,
+    with pytest.raises(gate_verdict.GateError, match="ran on only one of the two cells"):
+        gate_verdict.compare(cell("0.10.5", BEFORE), cell("0.11.0", AFTER[:-1]))
+    with pytest.raises(gate_verdict.GateError, match=r"^flax 0.11.0 \(cpu\): the cell's run stopped before it finished"):
+        gate_verdict.check_cell(cell("0.11.0", AFTER, complete=False), "0.11.0", "cpu")
+    with pytest.raises(gate_verdict.GateError, match=r"^flax 0.11.0 \(cpu\): no variant ran"):
+        gate_verdict.check_cell(cell("0.11.0", []), "0.11.0", "cpu")
+    gate_verdict.check_cell(cell("0.11.0", [rec("lstm", "fix", "error", None, "crashed (signal SIGSEGV)")]), "0.11.0", "cpu")
+    with pytest.raises(gate_verdict.GateError, match=r"^flax 0.11.0 \(cpu\): error: could not install"):
+        gate_verdict.check_cell(CellResult.not_run(CellId("0.11.0", "cpu"), CellOutcome.ERROR,
                                            "could not install flax-0.11.0-cpu: ..."), "0.11.0", "cpu")
 
 
 # ---- the command line, with the cells faked: no environment, no network ----------------------------------
 
 
+def gate_cli(tmp_path, argv):
+    """`flax-regressions gate ARGV` with tmp_path as the work directory."""
+    return cli.main(["--workdir", str(tmp_path), "gate", *argv])
+
+
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     """Gate outputs under tmp_path, a registry of five releases, and run_cell writing the results given here."""
-    monkeypatch.setattr(gate, "GATE_DIR", tmp_path / "gate")
-    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
+    monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(registry, "yanked", lambda package="flax": {})
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     outcomes, calls = {}, []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None, lock=None):
+    def run_cell(workspace, the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None,
+                 lock=None):
         """``outcomes[version]`` (records, or (records, its own JAX)), ``outcomes["<version>+jax<J>"]`` with JAX pinned."""
         calls.append((version, backend, list(extra)) + ((jax,) if jax else ()))
         given = outcomes[version if jax is None else f"{version}+jax{jax}"]
@@ -151,48 +156,48 @@ def test_a_broken_fix_exits_1_names_it_and_writes_the_verdict(fake, tmp_path, mo
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
 
-    assert gate_command.main(["--to", "0.11.0", "-k", "dropout or lstm"]) == 1  # --from: matrix.yaml's current, 0.10.5
+    assert gate_cli(tmp_path, ["--to", "0.11.0", "-k", "dropout or lstm"]) == 1  # --from: matrix.yaml's current, 0.10.5
     extra = ["-m", "conformance", "-k", "dropout or lstm"]
     assert sorted(calls) == [("0.10.5", "cpu", extra), ("0.11.0", "cpu", extra)]  # the two run at once
     out, err = capsys.readouterr()
     assert "gate: dropout-fix_resplit: the fix stops working on flax 0.11.0 (failed: ValueError: fold_in" in err
     assert "gate: lstm-fix: the fix stops working on flax 0.11.0" in err
     assert "gate: rnn-bug: the bug starts reproducing on flax 0.11.0" in err
-    md = (tmp_path / "gate" / "gate.md").read_text()
+    md = (tmp_path / "results" / "gate" / "latest" / "gate.md").read_text()
     assert md in out
     assert md.startswith("## Flax upgrade gate: 0.10.5 → 0.11.0 (cpu)")
     assert "❌ **The upgrade breaks 3 variant(s)** (exit 1): 2 fix(es) stop working, 1 bug(s) start reproducing." in md
     assert "### ❌ Fixes that stop working" in md and "| dropout | fix_resplit | passes | failed: ValueError: fold_in" in md
     assert "workarounds no longer needed: fix_resplit, fix_stacked" in md
     assert summary.read_text() == "earlier step\n" + md + "\n"
-    saved = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    saved = json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())
     assert saved["exit_code"] == 1 and saved["from"]["flax"] == "0.10.5" and saved["to"]["requested"] == "0.11.0"
 
 
 def test_no_change_exits_0_and_latest_is_resolved(fake, tmp_path, capsys):
     outcomes, calls = fake
     outcomes.update({"0.10.2": BEFORE, "0.12.12": BEFORE})
-    assert gate_command.main(["--from", "0.10.2"]) == 0
+    assert gate_cli(tmp_path, ["--from", "0.10.2"]) == 0
     assert sorted(c[0] for c in calls) == ["0.10.2", "0.12.12"]
     assert "✅ **The upgrade breaks nothing** (exit 0)." in capsys.readouterr().out
-    assert json.loads((tmp_path / "gate" / "gate.json").read_text())["to"] == {
+    assert json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())["to"] == {
         "requested": "latest", "cell": "flax-0.12.12-cpu", "flax": "0.12.12", "jax": "0.5.3", "jaxlib": "0.5.3",
         "python": "3.12.1", "platform": "Linux"}
 
 
-def test_a_downgrade_says_so_in_its_first_line(fake, capsys):
+def test_a_downgrade_says_so_in_its_first_line(fake, tmp_path, capsys):
     outcomes, _ = fake
     outcomes.update({"0.12.12": BEFORE, "0.10.2": AFTER})
-    assert gate_command.main(["--from", "0.12.12", "--to", "0.10.2"]) == 1
+    assert gate_cli(tmp_path, ["--from", "0.12.12", "--to", "0.10.2"]) == 1
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "## Flax downgrade gate: 0.12.12 → 0.10.2 (cpu)"
     assert "❌ **The downgrade breaks 3 variant(s)** (exit 1)" in out
 
 
-def test_a_jax_upgrade_with_flax_held(fake, capsys):
+def test_a_jax_upgrade_with_flax_held(fake, tmp_path, capsys):
     outcomes, calls = fake
     outcomes.update({"0.10.5+jax0.5.3": BEFORE, "0.10.5+jax0.6.0": AFTER})
-    assert gate_command.main(["--from", "0.10.5", "--jax-from", "0.5.3", "--jax-to", "0.6.0"]) == 1  # --to: --from's
+    assert gate_cli(tmp_path, ["--from", "0.10.5", "--jax-from", "0.5.3", "--jax-to", "0.6.0"]) == 1  # --to: --from's
     assert sorted(calls) == [("0.10.5", "cpu", ["-m", "conformance"], "0.5.3"), ("0.10.5", "cpu", ["-m", "conformance"], "0.6.0")]
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == "## JAX upgrade gate: 0.5.3 → 0.6.0 with Flax 0.10.5 (cpu)"
@@ -208,7 +213,7 @@ def test_when_flax_and_jax_both_move_each_break_names_its_cause(fake, tmp_path, 
              ("lstm", "fix"): rec("lstm", "fix", "failed", "ImportError", "cannot import name 'core' from 'jax'")}
     with_newer_jax = [mixed.get((r.case, r.variant), r) for r in AFTER]
     outcomes.update({"0.10.5": (BEFORE, "0.5.3"), "0.11.0": (AFTER, "0.7.0"), "0.10.5+jax0.7.0": with_newer_jax})
-    assert gate_command.main(["--to", "0.11.0"]) == 1
+    assert gate_cli(tmp_path, ["--to", "0.11.0"]) == 1
     assert ("0.10.5", "cpu", ["-m", "conformance"], "0.7.0") in calls
     out, err = capsys.readouterr()
     assert "gate: rnn-bug: the bug starts reproducing on flax 0.11.0 (failed: TraceContextError: Cannot mutate RngCount " \
@@ -218,7 +223,7 @@ def test_when_flax_and_jax_both_move_each_break_names_its_cause(fake, tmp_path, 
     assert "gate: lstm-fix: the fix stops working on flax 0.11.0 (failed: ValueError: RNGs must be provided to initialize " \
            "the cell carry.); cause not told (flax 0.10.5 with jax 0.7.0 failed: ImportError: cannot import name 'core' " \
            "from 'jax')" in err
-    causes = {c["variant"]: c.get("cause") for c in json.loads((tmp_path / "gate" / "gate.json").read_text())["changes"]
+    causes = {c["variant"]: c.get("cause") for c in json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())["changes"]
               if c["breaking"]}
     assert causes == {"fix_resplit": "jax", "fix": None, "bug": "flax"}
     assert "| rnn | bug | passes | failed: TraceContextError: Cannot mutate RngCount from a different trace level | Flax |" in out
@@ -241,30 +246,32 @@ def test_when_flax_and_jax_both_move_each_break_names_its_cause(fake, tmp_path, 
 def test_usage_and_environment_errors_exit_2_with_one_line(fake, tmp_path, capsys, argv, reason):
     outcomes, calls = fake
     outcomes.update({"0.10.5": BEFORE, "0.11.0": "could not install flax-0.11.0-cpu: no jaxlib for this platform"})
-    assert gate_command.main(argv) == 2
+    assert gate_cli(tmp_path, argv) == 2
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == f"gate: error: {reason}"
     if "0.10.55" in argv:
         assert calls == []  # both releases are named before any environment is built
-    verdict = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    verdict = json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())
     assert verdict["exit_code"] == 2 and verdict["reason"] == reason
-    assert f"⚠️ **No verdict** (exit 2): {reason}" in (tmp_path / "gate" / "gate.md").read_text()
+    assert f"⚠️ **No verdict** (exit 2): {reason}" in (tmp_path / "results" / "gate" / "latest" / "gate.md").read_text()
 
 
-def test_a_bad_argument_is_one_line_and_exit_2(capsys):
+def test_a_bad_argument_is_one_line_and_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        gate_command.main(["--form", "0.10.5"])
+        gate_cli(tmp_path, ["--form", "0.10.5"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("gate: error: unrecognized arguments: --form 0.10.5")
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("flax-regressions: error: unrecognized arguments: --form 0.10.5")
 
 
+@pytest.mark.integration
 def test_nox_session_exits_with_the_gates_own_status():
     """nox turns every failed session into 1; the gate session keeps 2 (and 1) for CI."""
     proc = subprocess.run([sys.executable, "-m", "nox", "-s", "gate", "--", "--no-such-option"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "gate: error: unrecognized arguments: --no-such-option" in proc.stderr
+    assert "error: unrecognized arguments: --no-such-option" in proc.stderr
 
 
 # ---- end to end: real environments, a few variants each --------------------------------------------------
@@ -273,10 +280,9 @@ ENV_PROBLEMS = ("could not install", "cannot reach the package registry")
 
 
 def _real_gate(tmp_path, monkeypatch, argv):
-    monkeypatch.setattr(gate, "GATE_DIR", tmp_path / "gate")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    code = gate_command.main(argv)
-    verdict = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    code = cli.main(["--workdir", str(tmp_path), "--envdir", str(WORKSPACE.envs), "gate", *argv])
+    verdict = json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())
     if code == 2 and any(p in verdict["reason"] for p in ENV_PROBLEMS):
         pytest.skip(f"environment not available here: {verdict['reason']}")
     return code, verdict
@@ -314,4 +320,4 @@ def test_end_to_end_a_jax_upgrade_with_flax_held_makes_the_while_loop_bug_go_awa
         "0.10.5", "0.5.3", "0.10.5", "0.6.0")
     assert {f"{c['case']}-{c['variant']}": c["change"] for c in verdict["changes"]} == {
         "vmap_while_loop-bug": "bug_gone", "vmap_while_loop-bug_nested": "bug_gone"}
-    assert (tmp_path / "gate" / "gate.md").read_text().startswith("## JAX upgrade gate: 0.5.3 → 0.6.0 with Flax 0.10.5 (cpu)")
+    assert (tmp_path / "results" / "gate" / "latest" / "gate.md").read_text().startswith("## JAX upgrade gate: 0.5.3 → 0.6.0 with Flax 0.10.5 (cpu)")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions.core.paths import ROOT
+from tests.shared_work import ROOT
 
 PACKAGE = ROOT / "flax_regressions"
-LAYERS = ["core", "spec", "running", "incell", "tools", "render", "commands"]  # bottom first
+LAYERS = ["core", "catalogue", "running", "incell", "analysis", "render", "commands"]  # bottom first
 MAX_LINES = 260  # "about 250"
 
 

@@ -3,16 +3,15 @@ the gate's refusal of a file that is not a lock. The installed tool's gate on th
 end to end: tests/test_tool.py."""
 
 import json
-import os
 import subprocess
 import sys
 from datetime import date
 
 import pytest
 
-from flax_regressions.core.paths import ROOT
-from flax_regressions.running import cells, envs, locks
-from flax_regressions.spec import matrix
+from tests.shared_work import ROOT, WORKSPACE
+from flax_regressions.running import envs, locks, specs
+from flax_regressions.catalogue import reader
 from tests.test_matrix import GOOD, write
 
 
@@ -172,27 +171,27 @@ def test_the_digest_is_the_pins_not_the_file(tmp_path):
 @pytest.fixture
 def lock_spec(tmp_path, monkeypatch):
     """The spec of flax 0.11.0 built from a lock pinning flax 0.10.5 and jax 0.5.3 (no registry: a fixed cut-off)."""
-    the_matrix = matrix.load(write(tmp_path, GOOD))
+    the_matrix = reader.load(write(tmp_path, GOOD))
     lock = read(tmp_path, "requirements.txt", "flax==0.10.5\njax==0.5.3\njaxlib==0.5.3\nnumpy==2.2.4\n")
-    monkeypatch.setattr(cells.releases, "cutoff", lambda version, package="flax": date(2025, 7, 30))
-    monkeypatch.setattr(cells.releases, "resolve", lambda requested, python: requested)
-    return the_matrix, lock, cells.spec_for(the_matrix, "0.11.0", "cpu", lock=lock)
+    monkeypatch.setattr(specs.registry, "cutoff", lambda version, package="flax": date(2025, 7, 30))
+    monkeypatch.setattr(specs.registry, "resolve", lambda requested, python: requested)
+    return the_matrix, lock, specs.spec_for(the_matrix, "0.11.0", "cpu", lock=lock)
 
 
 def test_a_lock_spec_pins_the_lock_but_flax_and_resolves_with_no_cutoff(lock_spec):
     the_matrix, lock, spec = lock_spec
     assert spec.requirements()[:5] == ["flax==0.11.0", "jax", "jax==0.5.3", "jaxlib==0.5.3", "numpy==2.2.4"]
     assert spec.resolution_limits() == [] and spec.locked
-    catalogue = cells.spec_for(the_matrix, "0.11.0", "cpu")
+    catalogue = specs.spec_for(the_matrix, "0.11.0", "cpu")
     assert catalogue.resolution_limits() == ["--exclude-newer", "2025-07-30T00:00:00Z"] and catalogue.key() != spec.key()
-    assert cells.envs_dir_for(None, lock) == cells.ENVS_DIR / f"lock-{lock.digest}"
-    assert cells.envs_dir_for("0.6.0", lock) == cells.ENVS_DIR / f"lock-{lock.digest}" / "jax-0.6.0"
+    assert specs.envs_dir_for(WORKSPACE, None, lock) == WORKSPACE.envs / f"lock-{lock.digest}"
+    assert specs.envs_dir_for(WORKSPACE, "0.6.0", lock) == WORKSPACE.envs / f"lock-{lock.digest}" / "jax-0.6.0"
 
 
 def test_a_jax_chosen_by_hand_replaces_the_locks(lock_spec, monkeypatch):
     the_matrix, lock, _ = lock_spec
-    monkeypatch.setattr(cells.releases, "published", lambda package="flax": {"0.6.2": None})
-    spec = cells.spec_for(the_matrix, "0.11.0", "cpu", jax="0.6.2", lock=lock)
+    monkeypatch.setattr(specs.registry, "published", lambda package="flax": {"0.6.2": None})
+    spec = specs.spec_for(the_matrix, "0.11.0", "cpu", jax="0.6.2", lock=lock)
     assert spec.requirements()[:4] == ["flax==0.11.0", "jax==0.6.2", "jaxlib==0.6.2", "numpy==2.2.4"]
 
 
@@ -241,11 +240,11 @@ def test_a_lock_that_conflicts_elsewhere_says_so_with_its_own_pins(lock_spec, tm
         envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)
 
 
+@pytest.mark.integration
 def test_the_gate_refuses_a_bad_lock_in_one_line_with_exit_2(tmp_path):
     bad = tmp_path / "requirements.txt"
     bad.write_text("flax>=0.10\n")
-    proc = subprocess.run([sys.executable, "-m", "flax_regressions.commands.gate", "--lock", str(bad), "--to", "0.11.0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=os.environ | {"FLAX_REGRESSIONS_WORKDIR": str(tmp_path)})
+    proc = subprocess.run([sys.executable, "-m", "flax_regressions", "--workdir", str(tmp_path), "gate", "--lock",
+                           str(bad), "--to", "0.11.0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"gate: error: {bad}:1: 'flax>=0.10' is not pinned with name==version"

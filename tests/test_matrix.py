@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from flax_regressions.spec import matrix, repro_modules
-from flax_regressions.spec.rules import Rule, SpecifierSet
+from flax_regressions.catalogue import reader, repro_modules
+from flax_regressions.catalogue.rules import Rule, SpecifierSet
 
 GOOD = """\
 python: "3.12"
@@ -52,15 +52,15 @@ def write(tmp_path, text=GOOD, repro=REPRO):
 
 
 def error_of(tmp_path, text, repro=REPRO) -> str:
-    with pytest.raises(matrix.MatrixError) as info:
-        matrix.load(write(tmp_path, text, repro))
+    with pytest.raises(reader.MatrixError) as info:
+        reader.load(write(tmp_path, text, repro))
     message = str(info.value)
     assert "\n" not in message, "a validation error is one line"
     return message
 
 
 def test_loads_a_valid_matrix(tmp_path):
-    m = matrix.load(write(tmp_path))
+    m = reader.load(write(tmp_path))
     assert m.python == "3.12" and m.current == "0.10.5"
     assert [(v.version, v.jax) for v in m.flax] == [("0.10.2", "0.4.35"), ("0.10.5", "0.5.3"), ("latest", None)]
     assert m.variants() == [("demo", "bug"), ("demo", "fix")]
@@ -79,19 +79,19 @@ def test_loads_a_valid_matrix(tmp_path):
     ],
 )
 def test_expectation_follows_flax_and_jax_conditions(tmp_path, flax, jax, expected):
-    rule = matrix.load(write(tmp_path)).expectation("demo", "bug", flax, jax, "cpu")
+    rule = reader.load(write(tmp_path)).expectation("demo", "bug", flax, jax, "cpu")
     assert rule.describe() == expected
 
 
 def test_a_version_no_rule_covers_is_unknown(tmp_path):
     text = GOOD.replace('{flax: "<0.10.5", expect: pass}', '{flax: ">=0.10.4,<0.10.5", expect: pass}')
-    assert matrix.load(write(tmp_path, text)).expectation("demo", "bug", "0.10.0", "0.4.34", "cpu") is None
+    assert reader.load(write(tmp_path, text)).expectation("demo", "bug", "0.10.0", "0.4.34", "cpu") is None
 
 
 def test_backend_condition(tmp_path):
     text = GOOD.replace("      fix:\n        - {expect: pass}", "      fix:\n        - {backend: cpu, expect: pass}\n"
                         "        - {backend: cuda, expect: fail, raises: RuntimeError, match: x}")
-    m = matrix.load(write(tmp_path, text))
+    m = reader.load(write(tmp_path, text))
     assert m.expectation("demo", "fix", "0.10.5", "0.5.3", "cpu").expect == "pass"
     assert m.expectation("demo", "fix", "0.10.5", "0.5.3", "cuda").expect == "fail"
 
@@ -153,8 +153,8 @@ def test_a_duplicated_key_is_refused(tmp_path):
 
 
 def test_an_unreadable_or_empty_file(tmp_path):
-    with pytest.raises(matrix.MatrixError, match="cannot read"):
-        matrix.load(tmp_path / "absent.yaml")
+    with pytest.raises(reader.MatrixError, match="cannot read"):
+        reader.load(tmp_path / "absent.yaml")
     assert "the file is empty" in error_of(tmp_path, "")
 
 
@@ -189,8 +189,8 @@ def test_a_repro_module_that_does_not_compile_is_one_line_naming_its_file_and_li
     """Read as bytes and compiled, never imported: no Flax, and the encoding is checked as an import would."""
     path = write(tmp_path)
     (tmp_path / "repro" / "demo.py").write_bytes(source)
-    with pytest.raises(matrix.MatrixError) as info:
-        matrix.load(path)
+    with pytest.raises(reader.MatrixError) as info:
+        reader.load(path)
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
 
 
@@ -213,7 +213,7 @@ def test_a_case_id_that_cannot_name_its_module_is_one_line(tmp_path, case, messa
 def test_a_non_ascii_case_id_is_a_case(tmp_path):
     path = write(tmp_path, GOOD.replace("  demo:\n", "  démo:\n"))
     (tmp_path / "repro" / "demo.py").rename(tmp_path / "repro" / "démo.py")
-    assert matrix.load(path).variants() == [("démo", "bug"), ("démo", "fix")]
+    assert reader.load(path).variants() == [("démo", "bug"), ("démo", "fix")]
 
 
 def test_a_matrix_or_a_case_with_nothing_to_check_is_refused(tmp_path):
@@ -223,6 +223,6 @@ def test_a_matrix_or_a_case_with_nothing_to_check_is_refused(tmp_path):
 
 
 def test_the_project_matrix_is_valid():
-    m = matrix.load()
+    m = reader.load()
     assert m.current in [v.version for v in m.flax]
     assert "cpu" in m.backends

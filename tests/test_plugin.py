@@ -18,7 +18,7 @@ from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId, CellResult
 from flax_regressions.incell import recorder
 from flax_regressions.incell.repros import ReproImportError, run_variant
-from flax_regressions.spec.rules import Rule
+from flax_regressions.catalogue.rules import Rule
 
 pytest_plugins = ["pytester"]
 
@@ -86,6 +86,7 @@ fix_broken: [{expect: pass}]
 """
 
 
+@pytest.mark.integration
 def test_outcomes_and_their_reports(pytester):
     result = run(pytester, EXPECTED)
     result.assert_outcomes(passed=1, xfailed=1, failed=2)
@@ -106,6 +107,7 @@ def test_outcomes_and_their_reports(pytester):
     }
 
 
+@pytest.mark.integration
 def test_an_expected_failure_shows_the_variants_traceback_under_runxfail_only(pytester):
     """An xfail's report shows its reason alone, so the plugin does not chain the variant's exception to it: pytest
     would format that traceback for nothing, parsing the source of every frame deep in JAX. --runxfail reports it
@@ -126,6 +128,7 @@ def test_an_expected_failure_shows_the_variants_traceback_under_runxfail_only(py
     assert 'raise ValueError("vmap was requested to map its argument along axis 0, rank 0")' in out
 
 
+@pytest.mark.integration
 def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
     rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError, match: "rank 0"}]',
                              'bug: [{expect: fail, raises: ValueError, match: "keyword arguments"}]')
@@ -134,12 +137,14 @@ def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
     assert "ValueError: vmap was requested" in result.stdout.str()
 
 
+@pytest.mark.integration
 def test_a_failure_of_another_type_is_not_the_expected_bug(pytester):
     rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError', 'bug: [{expect: fail, raises: TypeError')
     result = run(pytester, rules, "-k", "demo-bug and not gone")
     result.assert_outcomes(failed=1)
 
 
+@pytest.mark.integration
 def test_a_version_without_expectation_fails_as_unknown(pytester):
     rules = EXPECTED.replace("fix: [{expect: pass}]", 'fix: [{flax: "<0.1", expect: pass}]')
     result = run(pytester, rules, "-k", "demo-fix and not broken")
@@ -148,6 +153,7 @@ def test_a_version_without_expectation_fails_as_unknown(pytester):
     assert CellResult.load(pytester.path / "cell.json").records[0].expected == "unknown"
 
 
+@pytest.mark.integration
 def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
     result = run(pytester, EXPECTED.replace("fix: [{expect: pass}]", "fix: [{expect: perhaps}]"))
     assert result.ret == 2
@@ -155,6 +161,7 @@ def test_an_invalid_matrix_stops_the_run_with_one_line(pytester):
     assert "error: matrix.yaml:12: cases.demo.variants.fix[0].expect: must be pass, fail or warn" in out
 
 
+@pytest.mark.integration
 def test_xdist_workers_report_to_one_results_file(pytester):
     result = run(pytester, EXPECTED, "-n", "2")
     result.assert_outcomes(passed=1, xfailed=1, failed=2)
@@ -162,6 +169,7 @@ def test_xdist_workers_report_to_one_results_file(pytester):
     assert len(cell.records) == 4
 
 
+@pytest.mark.integration
 def test_the_cell_id_comes_from_the_command_line_not_the_file_name(pytester):
     run(pytester, EXPECTED, "--cell", "flax-0.10.5-jax-0.5.3-cpu", "-k", "demo-fix and not broken")
     data = json.loads((pytester.path / "cell.json").read_text())
@@ -169,6 +177,7 @@ def test_the_cell_id_comes_from_the_command_line_not_the_file_name(pytester):
     assert CellResult.load(pytester.path / "cell.json").cell == CellId("0.10.5", "cpu", "0.5.3")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cell", ["flax-0.10.5", "flax-0.10.5-cuda"])
 def test_a_bad_cell_id_stops_the_run_with_one_line(pytester, cell):
     result = run(pytester, EXPECTED, "--cell", cell)
@@ -198,11 +207,12 @@ def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
     for variant in ("bug", "fix", "bug"):
         with pytest.raises(ReproImportError) as info:
             run_variant(tmp_path, "breaks", variant)
-        assert str(info.value) == (f"{tmp_path}/breaks.py:4: import failed: ModuleNotFoundError: "
+        assert str(info.value) == ("repro/breaks.py:4: import failed: ModuleNotFoundError: "
                                    "No module named 'flax_regressions_no_such_package'")
         assert "repro_breaks" not in sys.modules
 
 
+@pytest.mark.integration
 def test_a_repro_module_edited_to_the_same_size_within_the_second_runs_as_edited(tmp_path):
     """A cell keeps its bytecode, which Python trusts while the source keeps its size and its modification time in
     whole seconds: an edit like this one (a test's, a team's script's) must not run the module as it was."""
@@ -238,6 +248,7 @@ def test_a_watched_warning_is_what_the_variant_raised_and_an_unwatched_one_is_no
     assert run_variant(tmp_path, "warns", "bug")[0] is None
 
 
+@pytest.mark.integration
 def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_the_rest_runs(pytester):
     """What validation cannot see without importing (a package missing from the cell): the case's variants are
     errors naming the real import error, one line each, and the other cases run."""
@@ -254,6 +265,7 @@ def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_
     assert cell.record("demo", "fix").outcome is Outcome.PASSED
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("source", "message"), [
     pytest.param("def bug(:\n", "repro/demo.py:1: does not compile: invalid syntax", id="syntax"),
     pytest.param(REPRO.replace("def fix():\n    pass", "def fix():\n    pass\nreturn"),
@@ -266,6 +278,7 @@ def test_a_repro_module_that_does_not_compile_stops_the_run_with_one_line(pytest
     assert len(out.splitlines()) == 1 and "error: matrix.yaml:8: cases.demo: " in out and message in out
 
 
+@pytest.mark.integration
 def test_a_narrowed_run_merges_into_the_cells_file_and_an_empty_one_keeps_it(pytester):
     run(pytester, EXPECTED).assert_outcomes(passed=1, xfailed=1, failed=2)
     whole = CellResult.load(pytester.path / "cell.json")

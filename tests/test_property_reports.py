@@ -9,6 +9,8 @@ import re
 import subprocess
 import textwrap
 
+import pytest
+
 from flax_regressions.core.results import CellResult
 from tests.test_plugin import MATRIX
 
@@ -112,12 +114,14 @@ def calls(pytester) -> list[int]:
     return [int(n) for n in path.read_text().split()] if path.exists() else []
 
 
+@pytest.mark.integration
 def test_the_ci_profile_is_the_default_one_derandomized_example(pytester):
     result = run(pytester, "test_properties.py")
     result.assert_outcomes(passed=6, skipped=1)  # test_not_a_cell_test included
     assert calls(pytester) == [1] * 5  # each variant once, with the first value of the set
 
 
+@pytest.mark.integration
 def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
     result = run(pytester, "test_properties.py", "--hypothesis-profile=thorough")
     out = result.stdout.str()
@@ -150,6 +154,7 @@ def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
     assert props["fix_broken_for_big"].reproduce == broken
 
 
+@pytest.mark.integration
 def test_thorough_draws_every_value_of_a_small_set(pytester):
     result = run(pytester, "test_properties.py", "-k", "demo-fix and not broken and not unknown",
                  "--hypothesis-profile=thorough")
@@ -157,6 +162,7 @@ def test_thorough_draws_every_value_of_a_small_set(pytester):
     assert sorted(set(calls(pytester))) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.integration
 def test_conformance_and_property_records_stay_apart(pytester):
     result = run(pytester, "-k", "demo-fix and not broken and not unknown or not_a_cell")
     result.assert_outcomes(passed=3)
@@ -165,6 +171,7 @@ def test_conformance_and_property_records_stay_apart(pytester):
     assert [(p.variant, p.outcome) for p in cell.properties] == [("fix", "passed")]
 
 
+@pytest.mark.integration
 def test_a_non_ascii_case_id_is_the_same_in_its_property_and_conformance_records(pytester):
     """pytest would escape the test id (d\\xe9mo); a record read back from it would be another case's, one the
     report never looks up, and the property failure would not show."""

@@ -10,15 +10,16 @@ from flax_regressions.core.merged import Row
 from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
 from flax_regressions.render import matrix_table
-from flax_regressions.spec import matrix
-from flax_regressions.tools import report
-from flax_regressions.tools import sweep as sweep_tool
+from flax_regressions.catalogue import reader
+from flax_regressions.analysis import report
+from flax_regressions.analysis import sweep as sweep_tool
+from flax_regressions.core.workspace import Workspace
 from tests.test_matrix import write
 
 
 @pytest.fixture
 def the_matrix(tmp_path):
-    return matrix.load(write(tmp_path))
+    return reader.load(write(tmp_path))
 
 
 def ran(cell, flax, rows, complete=True, properties=()):
@@ -153,10 +154,9 @@ def test_a_results_file_the_report_cannot_use_is_one_row_saying_why(tmp_path, th
 def test_the_sweep_runs_cells_side_by_side_and_resume_keeps_the_finished_ones(tmp_path, the_matrix, monkeypatch):
     """Every release gets a row; two cells run at once; --resume runs only what is not complete; a cell of an
     earlier, wider sweep is not reported."""
-    monkeypatch.setattr(sweep_tool, "SWEEP_DIR", tmp_path)
     running, most, calls = set(), [0], []
 
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
+    def run_cell(workspace, the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None):
         calls.append(version)
         running.add(version)
         most[0] = max(most[0], len(running))
@@ -166,12 +166,13 @@ def test_the_sweep_runs_cells_side_by_side_and_resume_keeps_the_finished_ones(tm
                                              row("fix", "passed", "pass", True)]).write(cells_dir / f"flax-{version}-cpu.json")
 
     monkeypatch.setattr(sweep_tool.cells, "run_cell", run_cell)
-    ran("flax-0.9.0-cpu", "0.9.0", []).write(tmp_path / "cells" / "flax-0.9.0-cpu.json")
-    rows = sweep_tool.sweep(the_matrix, ["0.10.2", "0.10.4", "0.10.5"], log=lambda line: None)
+    workspace = Workspace.at(tmp_path)
+    ran("flax-0.9.0-cpu", "0.9.0", []).write(workspace.sweep / "cells" / "flax-0.9.0-cpu.json")
+    rows = sweep_tool.sweep(workspace, the_matrix, ["0.10.2", "0.10.4", "0.10.5"], log=lambda line: None)
     assert sorted(calls) == ["0.10.2", "0.10.4", "0.10.5"] and most[0] == 2
     assert {r.flax for r in rows} == {"0.10.2", "0.10.4", "0.10.5"} and all(r.as_expected for r in rows)
 
-    (tmp_path / "cells" / "flax-0.10.4-cpu.json").unlink()
+    (workspace.sweep / "cells" / "flax-0.10.4-cpu.json").unlink()
     calls.clear()
-    sweep_tool.sweep(the_matrix, ["0.10.2", "0.10.4", "0.10.5"], resume=True, log=lambda line: None)
+    sweep_tool.sweep(workspace, the_matrix, ["0.10.2", "0.10.4", "0.10.5"], resume=True, log=lambda line: None)
     assert calls == ["0.10.4"]

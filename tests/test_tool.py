@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from flax_regressions.core.paths import ENVS_DIR, ROOT
+from tests.shared_work import ROOT, WORKSPACE
 from flax_regressions.running import locks
-from flax_regressions.spec import matrix
+from flax_regressions.catalogue import reader
 from tests.shared_work import SHARED, UV, kept_venv
 
 pytestmark = pytest.mark.e2e  # every test runs the installed tool, in an environment built on the first run
@@ -77,18 +77,20 @@ def installed_package(env: Path) -> Path:
 
 def test_the_installed_tool_validates_its_built_in_catalogue_with_no_clone(tool_env, tmp_path):
     proc = tool(tool_env, "validate", cwd=tmp_path)
-    builtin = matrix.load()
+    builtin = reader.load()
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"matrix.yaml is valid: {len(builtin.cases)} cases, {len(builtin.variants())} variants, " \
-                                  f"flax {', '.join(v.version for v in builtin.flax)}"
-    assert (installed_package(tool_env) / "catalogue" / "repro" / "rnn_jit.py").is_file()
+    packaged = installed_package(tool_env) / "builtin"
+    assert proc.stdout.strip() == f"{packaged / 'matrix.yaml'}: valid: {len(builtin.cases)} cases, " \
+                                  f"{len(builtin.variants())} variants, flax {', '.join(v.version for v in builtin.flax)}"
+    assert (packaged / "repro" / "rnn_jit.py").is_file()
+    assert not list(installed_package(tool_env).rglob("pyproject.toml")), "the wheel ships no pyproject.toml"
     assert list(tmp_path.iterdir()) == [], "validate builds and writes nothing"
 
 
 def test_validate_reads_the_users_cases_beside_the_built_in_ones(tool_env, user_repo):
     proc = tool(tool_env, "validate", "--cases", "cases", cwd=user_repo)
     assert proc.returncode == 0, proc.stderr
-    assert f"{len(matrix.load().cases) + 1} cases" in proc.stdout
+    assert f"{len(reader.load().cases) + 1} cases" in proc.stdout
 
 
 def test_a_broken_user_matrix_is_one_line_naming_its_file_and_line(tool_env, user_repo):
@@ -116,12 +118,12 @@ def test_here_runs_in_this_interpreter_and_records_what_is_installed(tool_env, u
     flax = version("flax")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"train_step-fix on flax {flax} (cpu): ❌ fix broken: TypeError: Missing required argument `wrt`" in proc.stderr
-    total = len(matrix.load().variants()) + 1
+    total = len(reader.load().variants()) + 1
     assert f"1 of {total} results not as expected" in proc.stderr, "the built-in cases are as expected here"
     results = json.loads((user_repo / "results" / "cells" / f"flax-{flax}-cpu.json").read_text())
     assert results["versions"] == {"flax": flax, "jax": version("jax"), "jaxlib": version("jaxlib")}
     assert results["backend"] == "cpu" and "optax" in results["packages"], "every installed package is recorded"
-    assert {r["case"] for r in results["results"]} == set(matrix.load().cases) | {"train_step"}
+    assert {r["case"] for r in results["results"]} == set(reader.load().cases) | {"train_step"}
     assert not any(p.name in ("results", ".envs", ".jax-cache") for p in installed_package(tool_env).iterdir())
 
 
@@ -168,14 +170,14 @@ def test_the_installed_tool_gates_the_user_repository_on_its_lock_and_names_its_
     assert "gate: train_step-fix: the fix stops working on flax 0.11.0 (failed: TypeError: Missing required argument " \
            "`wrt`" in proc.stderr
     assert "gate: the lock's jax==0.5.3 jaxlib==0.5.3 cannot install with flax 0.11.0, so the resolver chose JAX" in proc.stderr
-    gate_dir = user_repo / "results" / "gate"
+    gate_dir = user_repo / "results" / "gate" / "latest"
     verdict = json.loads((gate_dir / "gate.json").read_text())
     assert (verdict["from"]["flax"], verdict["from"]["jax"]) == ("0.10.5", "0.5.3")  # --from: the release the lock pins
     digest = locks.read(user_repo / "requirements.txt", "3.12").digest
     before = json.loads((gate_dir / "cells" / f"flax-0.10.5-lock-{digest}-cpu.json").read_text())
     assert {name: before["packages"][name] for name in ("optax", "numpy", "chex")} == {
         "optax": "0.2.4", "numpy": "2.2.4", "chex": "0.1.89"}  # the team's own pins, recorded as installed
-    lock_envs = ENVS_DIR / f"lock-{digest}"
+    lock_envs = WORKSPACE.envs / f"lock-{digest}"
     assert sorted(p.name for p in lock_envs.iterdir() if p.is_dir()) == [
         "flax-0.10.5-cpu", "flax-0.11.0-cpu", "jax-0.7.0"]  # the lock's own environments, never the catalogue's
     # JAX moved too (0.5.3 -> 0.7.0): flax 0.10.5 with jax 0.7.0, from the same lock, keeps the workaround: Flax's change

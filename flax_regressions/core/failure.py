@@ -4,7 +4,7 @@ A failure is its exception type and its message. Two runs of one failure differ 
 failure's: memory addresses, and across releases shapes, parameter paths and rewordings around a stable
 phrase. So two failures are the same when their types agree and their messages, addresses blanked, are
 equal or share a phrase of at least three plain words (``common_phrase``). The phrase is also what a
-matrix.yaml rule's ``match`` is made of (spec.matrix_edit), so a rule matches exactly the failures this
+matrix.yaml rule's ``match`` is made of (catalogue.edit), so a rule matches exactly the failures this
 module calls the same.
 """
 

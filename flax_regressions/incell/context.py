@@ -18,8 +18,8 @@ from flax_regressions.core.results import CellId, Versions
 from flax_regressions.incell import cache_use
 from flax_regressions.incell.repros import installed_versions, run_variant
 from flax_regressions.running import compile_cache
-from flax_regressions.spec.model import Matrix
-from flax_regressions.spec.rules import Rule
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.catalogue.rules import Rule
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from flax_regressions.incell import faults, leftovers, recorder
 from flax_regressions.incell.context import cell_context
-from flax_regressions.spec.model import Matrix
+from flax_regressions.catalogue.model import Matrix
 
 WATCHED = ("conformance", "property")  # the markers of the tests that run variants
 TIMED_OUT = "timed-out.txt"  # beside the workers' fault files: the variants whose conformance test timed out

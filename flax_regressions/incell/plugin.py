@@ -1,4 +1,4 @@
-"""The pytest plugin behind incell/test_cases.py: expectations at collection, outcomes recorded per test.
+"""The pytest plugin behind incell/conformance_tests.py: expectations at collection, outcomes recorded per test.
 
 Collection reads the installed Flax/JAX/jaxlib versions (package metadata only, no import) and the backend,
 and gives every (case, variant) the matrix.yaml rule that holds for them (incell.context). An expected
@@ -15,7 +15,7 @@ Tests are parametrized by (case, variant) alone (each looks its rule up in the c
 are ``<case>-<variant>`` as matrix.yaml spells them, not ASCII-escaped as pytest would: what reads a case back
 from a test id (the recorder, the crash reporter, ``-k``) then gets matrix.yaml's, a non-ASCII one included.
 
-The property tests (incell/test_properties.py, marker ``property``) use the same rules with generated sizes;
+The property tests (incell/property_tests.py, marker ``property``) use the same rules with generated sizes;
 they parametrize themselves (incell.properties), and this plugin registers their hypothesis profiles.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from flax_regressions.core.failure import Failure, first_line
-from flax_regressions.core.paths import MATRIX_FILE
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
@@ -38,9 +38,9 @@ from flax_regressions.incell.context import cell_context, configure_cell
 from flax_regressions.incell.pytest_entry import ENTRY_POINT, add_cases_option
 from flax_regressions.incell.repros import ReproImportError, installed_versions
 from flax_regressions.running import compile_cache
-from flax_regressions.spec import repro_modules
-from flax_regressions.spec.cases import load as load_matrix
-from flax_regressions.spec.model import MatrixError
+from flax_regressions.catalogue import repro_modules
+from flax_regressions.catalogue.case_dirs import load as load_matrix
+from flax_regressions.catalogue.model import MatrixError
 
 
 HOST_DEVICES = "--xla_force_host_platform_device_count=2"
@@ -57,8 +57,9 @@ def pytest_addoption(parser, pluginmanager):
     group.addoption("--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)")
     group.addoption("--cell", default=None, help="the cell this run is for, as its results name it (default: "
                                                  "flax-<installed flax>-<backend>)")
-    group.addoption("--matrix", default=str(MATRIX_FILE), help="the matrix file (its cases are in repro/ beside it; "
-                                                               "with --cases, the built-in one they can include)")
+    group.addoption("--matrix", default=None, help="the matrix file (its cases are in repro/ beside it; with "
+                                                   "--flax-cases, the built-in one they can include; default: the "
+                                                   "built-in catalogue's)")
     group.addoption("--results-file", default=None, help="write this cell's results JSON here, atomically, after every test")
     group.addoption("--run-id", default=None, help="name this run in the results file (the command that started it "
                                                    "checks the file is its own)")
@@ -83,7 +84,7 @@ def pytest_configure(config):
         pytest.exit("error: no --backend given, and JAX, which would name it, is not installed in this interpreter "
                     f"({sys.executable})", returncode=2)
     cell = _cell(config.getoption("--cell"), backend)
-    _compile_cache()
+    _compile_cache(Workspace.at(config.rootpath).compile_cache)
     _host_devices()
     crashes.configure(config, the_matrix)
     configure_cell(config, the_matrix, cell)
@@ -101,12 +102,13 @@ def _importable(name: str) -> bool:
         return False
 
 
-def _compile_cache() -> None:
-    """Turn JAX's persistent compilation cache on for this run, or off where the installed JAX cannot be trusted
-    with it (running.compile_cache). Environment variables, set before JAX is imported: JAX reads them then, and
+def _compile_cache(directory: Path) -> None:
+    """Turn JAX's persistent compilation cache on for this run (in ``directory``, unless the command that started it
+    named one, running.harness.cell_environment), or off where the installed JAX cannot be trusted with it
+    (running.compile_cache). Environment variables, set before JAX is imported: JAX reads them then, and
     pytest-xdist's workers inherit them."""
     if compile_cache.trusted(installed_versions().jax):
-        for name, value in compile_cache.settings().items():
+        for name, value in compile_cache.settings(directory).items():
             os.environ.setdefault(name, value)
     else:
         for name in compile_cache.VARIABLES:

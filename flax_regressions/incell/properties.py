@@ -1,7 +1,7 @@
 """Property-based conformance: hold a variant to its matrix.yaml rule over generated sizes and settings.
 
-incell/test_properties.py draws keyword arguments for every variant from its repro module's ``PROPERTY_SIZES``
-and calls ``check_example`` with each draw. The rule is the one incell/test_cases.py holds the documented
+incell/property_tests.py draws keyword arguments for every variant from its repro module's ``PROPERTY_SIZES``
+and calls ``check_example`` with each draw. The rule is the one incell/conformance_tests.py holds the documented
 call to: a working fix must pass (it checks itself against its own independent reference), a variant
 expected to fail must fail with the same exception and message.
 Unlike the conformance tests, an expected failure is no xfail here: the property either holds (the test
@@ -37,7 +37,7 @@ def register_profiles() -> None:
 
 def parametrize(metafunc) -> None:
     """Parametrize a property test by (case, variant), with the conformance tests' ids (incell.plugin), but with
-    no xfail: an unknown (no rule for these versions) is skipped, test_cases.py reports it."""
+    no xfail: an unknown (no rule for these versions) is skipped, conformance_tests.py reports it."""
     params = []
     for case, variant, rule in cell_context(metafunc.config).expectations:
         marks = [] if rule is not None else [pytest.mark.skip(reason=f"unknown: no expectation for {case}-{variant}")]

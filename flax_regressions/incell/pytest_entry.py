@@ -3,7 +3,7 @@
 Installing flax-regressions registers this module with every pytest run in that environment, so it does
 nothing but add one option, ``--flax-cases DIR``, until that option is given. Then
 ``pytest -p flax_regressions --flax-cases DIR ...`` loads the in-cell plugin (its options included, before the
-command line is parsed) and adds the conformance tests (incell/test_cases.py) to what pytest collects: each
+command line is parsed) and adds the conformance tests (incell/conformance_tests.py) to what pytest collects: each
 case and variant of DIR's matrix is a test item, ``test_variant[<case>-<variant>]``, held to its rule
 among the user's own tests. A run that names the in-cell plugin itself (a cell, this project's own tests)
 has the option from it, and this module stays out of the way. Only pytest and the standard library are
@@ -20,7 +20,7 @@ import pytest
 
 ENTRY_POINT = "flax_regressions"  # pyproject's [project.entry-points.pytest11] name
 IN_CELL = "flax_regressions.incell.plugin"
-CASE_TESTS = Path(__file__).with_name("test_cases.py")
+CASE_TESTS = Path(__file__).with_name("conformance_tests.py")
 _ACTIVE = pytest.StashKey[bool]()
 
 

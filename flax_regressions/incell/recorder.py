@@ -20,7 +20,7 @@ from flax_regressions.core.failure import Failure
 from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
 from flax_regressions.core.results import CellOutcome, CellResult, CompileCache, ResultsError
 from flax_regressions.incell.context import cell_context
-from flax_regressions.spec.rules import Rule
+from flax_regressions.catalogue.rules import Rule
 
 
 def case_variant(nodeid: str) -> tuple[str, str]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import ModuleType
 
 from flax_regressions.core.failure import first_line
-from flax_regressions.core.paths import shown_path
 from flax_regressions.core.results import Versions
 
 
@@ -67,7 +66,7 @@ def load_repro(repro_dir: Path, case: str) -> ModuleType:
             raise  # Ctrl-C, or the run ending: not the module's failure
         frames = traceback.extract_tb(exc.__traceback__)
         line = next((f.lineno for f in reversed(frames) if f.filename == spec.origin), None)  # the module's own line
-        where = f"{shown_path(spec.origin)}:{line}" if line else shown_path(spec.origin)
+        where = f"repro/{case}.py" + (f":{line}" if line else "")  # as matrix.yaml's own errors name it
         raise ReproImportError(f"{where}: import failed: {type(exc).__name__}: {first_line(exc)}") from exc
     return module
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from flax_regressions.core.failure import common_phrase
 from flax_regressions.core.variant import is_bug
 from flax_regressions.render.markdown import escaped, table
-from flax_regressions.spec.matrix_edit import Segment
-from flax_regressions.tools.bisect.history import History
-from flax_regressions.tools.bisect.observation import show
-from flax_regressions.tools.bisect.search import FLAKY
+from flax_regressions.catalogue.edit import Segment
+from flax_regressions.analysis.bisect.history import History
+from flax_regressions.analysis.bisect.observation import show
+from flax_regressions.analysis.bisect.search import FLAKY
 
 
 def describe_segment(variant: str, seg: Segment, last: str, latest: str) -> str:

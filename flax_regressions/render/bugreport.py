@@ -13,9 +13,9 @@ from pathlib import Path
 from flax_regressions.core.failure import Failure, normalized
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.render.markdown import shown_message, table
-from flax_regressions.tools.bugreport.environment import failure_of
-from flax_regressions.tools.bugreport.known import Pair, Recorded, flax_where, version_key
-from flax_regressions.tools.bugreport.script import docstring_of, function_source, helpers_of, problem_text
+from flax_regressions.analysis.bugreport.environment import failure_of
+from flax_regressions.analysis.bugreport.known import Pair, Recorded, flax_where, version_key
+from flax_regressions.analysis.bugreport.script import docstring_of, function_source, helpers_of, problem_text
 
 TABLE_MESSAGE_LIMIT = 100
 

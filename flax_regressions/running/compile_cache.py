@@ -25,18 +25,17 @@ JAX, before JAX is imported (incell.plugin).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from packaging.version import Version
-
-from flax_regressions.core.paths import COMPILE_CACHE_DIR
 
 SWITCH = "FLAX_REGRESSIONS_COMPILE_CACHE"
 CHECKED_BEFORE_0_6_2 = frozenset({"0.4.34", "0.4.35", "0.5.0", "0.5.1", "0.5.3", "0.6.0"})
 SERVED_WRONG = {"vmap_while_loop": frozenset({"0.5.1", "0.5.3", "0.6.0"})}  # case: the JAX releases that did
 
 
-def is_on(environ=os.environ) -> bool:
+def is_on(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(SWITCH, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
@@ -50,7 +49,7 @@ def served_wrong(case: str, jax: str | None) -> bool:
     return jax in SERVED_WRONG.get(case, ())
 
 
-def settings(directory: Path = COMPILE_CACHE_DIR, environ=os.environ) -> dict[str, str]:
+def settings(directory: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment variables that turn the cache on for a cell (none when it is off)."""
     if not is_on(environ):
         return {}
@@ -61,4 +60,4 @@ def settings(directory: Path = COMPILE_CACHE_DIR, environ=os.environ) -> dict[st
     }
 
 
-VARIABLES = tuple(settings(environ={}))  # what turning the cache on sets, so what turning it off removes
+VARIABLES = tuple(settings(Path(), environ={}))  # what turning the cache on sets, so what turning it off removes

@@ -21,28 +21,38 @@ import os
 import re
 import shutil
 import time
-import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import date
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from flax_regressions.core.files import write_json
-from flax_regressions.core.paths import CATALOGUE_DIR, ENVS_DIR
 from flax_regressions.core.results import CellId
 from flax_regressions.running import uv
 from flax_regressions.running.uv import EnvError
 
 STAMP = "flax-regressions-env.json"
+DISTRIBUTION = "flax-regressions"
 
 
+
+
+CELL_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "pyyaml", "packaging")  # what the in-cell plugin imports
 
 
 def cell_tools() -> tuple[str, ...]:
-    """What every cell installs besides Flax and JAX: pyproject's ``cell`` dependency group."""
-    pyproject = tomllib.loads((CATALOGUE_DIR / "pyproject.toml").read_text())
-    return tuple(pyproject["dependency-groups"]["cell"])
+    """What every cell installs besides Flax and JAX: the in-cell plugin's own dependencies, each as this package's
+    metadata requires it (pyproject's ``[project].dependencies``, one owner for the versions)."""
+    try:
+        required = {canonicalize_name(Requirement(r).name): r for r in metadata.requires(DISTRIBUTION) or ()}
+    except metadata.PackageNotFoundError:
+        raise EnvError(f"{DISTRIBUTION} is not installed, so what its cells install is not known: run it with `uv run`"
+                       " in a checkout, or install it") from None
+    return tuple(required[name] for name in CELL_TOOLS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def python_of(env: Path) -> Path:
     return env / "bin" / "python"
 
 
-def ensure(spec: EnvSpec, envs_dir: Path = ENVS_DIR, log=print) -> Path:
+def ensure(spec: EnvSpec, envs_dir: Path, log: Callable[[str], None] = print) -> Path:
     """Build (or reuse) the environment for ``spec``; return its Python. Raises EnvError.
 
     A lock file per environment makes concurrent sessions (nox -j, a gate beside a bisect) wait for one

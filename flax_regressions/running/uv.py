@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flax_regressions.core.errors import Error
-from flax_regressions.spec.releases import RegistryUnreachable
+from flax_regressions.running.registry import RegistryUnreachable
 
 
 class EnvError(Error):

@@ -15,11 +15,11 @@ from pathlib import Path
 import yaml
 
 from flax_regressions.core import variant as variant_name
-from flax_regressions.core.paths import MATRIX_FILE
-from flax_regressions.spec import repro_modules
-from flax_regressions.spec.model import FlaxVersion, Matrix, MatrixError
-from flax_regressions.spec.rules import Rule, builtin_warning, probe_versions, satisfies
-from flax_regressions.spec.yaml_nodes import NodeReader, compose
+from flax_regressions.core.paths import builtin_matrix
+from flax_regressions.catalogue import repro_modules
+from flax_regressions.catalogue.model import FlaxVersion, Matrix, MatrixError
+from flax_regressions.catalogue.rules import Rule, builtin_warning, probe_versions, satisfies
+from flax_regressions.catalogue.yaml_nodes import NodeReader, compose
 
 SETTINGS = ("python", "current", "flax", "backends")  # a --cases matrix may take these from the built-in one
 TOP_KEYS = {"include", *SETTINGS, "cases"}
@@ -31,15 +31,16 @@ EXPECTED_KEY = {"fail": "raises", "warn": "warns"}  # what names the exception, 
 EXCEPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def load(path: Path = MATRIX_FILE) -> Matrix:
+def load(path: Path | None = None) -> Matrix:
     """Read and validate matrix.yaml (its cases live in ``repro/`` beside it); raise MatrixError on the first problem.
-    (The --cases directories' matrices are read and merged by spec.cases.)"""
-    return Reader(Path(path)).matrix(compose(Path(path)))
+    (The --cases directories' matrices are read and merged by catalogue.case_dirs.)"""
+    path = Path(path) if path else builtin_matrix()
+    return Reader(path).matrix(compose(path))
 
 
 class Reader(NodeReader):
     """matrix.yaml's schema, read off its node tree. ``given`` and ``case_lines`` keep the lines of its settings
-    and cases (for spec.cases)."""
+    and cases (for catalogue.case_dirs)."""
 
     def __init__(self, path: Path, shown: str | None = None):
         super().__init__(path, shown)
@@ -177,7 +178,7 @@ class Reader(NodeReader):
 
     def check_repro_modules(self, node, cases: dict) -> None:
         """Every case names a module, repro/<case>.py, that compiles, and its bug/fix functions and the matrix's
-        variants are the same set (see spec.repro_modules)."""
+        variants are the same set (see catalogue.repro_modules)."""
         entries = dict((k.value, (k, v)) for k, v in node.value)
         for case, variants in cases.items():
             key_node, value_node = entries[case]

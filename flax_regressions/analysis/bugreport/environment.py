@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 from flax_regressions.core.failure import Failure
-from flax_regressions.running.cells import cell_environment
-from flax_regressions.tools.bugreport import ReportError
+from flax_regressions.core.workspace import Workspace
+from flax_regressions.running.harness import cell_environment
+from flax_regressions.analysis.bugreport import ReportError
 
 SCRIPT_TIMEOUT_S = 600
 
@@ -38,7 +39,7 @@ else:
 EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))(?::\s*(.*)|$)")
 
 
-def run_script(python: Path, script: str, backend: str, name: str) -> tuple[int, str]:
+def run_script(workspace: Workspace, python: Path, script: str, backend: str, name: str) -> tuple[int, str]:
     """Run ``script`` as ``<name>`` in a scratch directory with the release's Python; return (status, output).
 
     Paths in the output are shortened so that the report names no directory of this machine: the script is
@@ -48,7 +49,7 @@ def run_script(python: Path, script: str, backend: str, name: str) -> tuple[int,
         (Path(scratch) / name).write_text(script)
         try:
             proc = subprocess.run([str(python), name], cwd=scratch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=_env(backend), timeout=SCRIPT_TIMEOUT_S)
+                                  text=True, env=_env(workspace, backend), timeout=SCRIPT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise ReportError(f"{name} ran longer than {SCRIPT_TIMEOUT_S}s in {python.parent.parent.name}") from None
         output = proc.stdout.replace(str(Path(scratch).resolve()) + "/", "").replace(scratch + "/", "")
@@ -56,9 +57,9 @@ def run_script(python: Path, script: str, backend: str, name: str) -> tuple[int,
     return proc.returncode, re.sub(site, ".../site-packages", output)
 
 
-def system_info(python: Path, backend: str) -> tuple[dict, str]:
+def system_info(workspace: Workspace, python: Path, backend: str) -> tuple[dict, str]:
     """The versions (as a dict) and ``jax.print_environment_info()``'s output, from the release's environment."""
-    proc = subprocess.run([str(python), "-c", SYSTEM_INFO], capture_output=True, text=True, env=_env(backend),
+    proc = subprocess.run([str(python), "-c", SYSTEM_INFO], capture_output=True, text=True, env=_env(workspace, backend),
                           cwd=tempfile.gettempdir(), timeout=SCRIPT_TIMEOUT_S)
     first, _, rest = proc.stdout.partition("\n")
     try:
@@ -69,10 +70,10 @@ def system_info(python: Path, backend: str) -> tuple[dict, str]:
     return versions, rest.strip() or proc.stderr.strip()
 
 
-def _env(backend: str) -> dict[str, str]:
+def _env(workspace: Workspace, backend: str) -> dict[str, str]:
     """The caller's environment but its Python search path, with a cell's backend and kept bytecode."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return env | cell_environment(backend)
+    return env | cell_environment(workspace, backend, env)
 
 
 def failure_of(output: str) -> Failure:

@@ -14,10 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flax_regressions.core.merged import Row, write_merged
-from flax_regressions.core.paths import CELLS_DIR, RESULTS_DIR
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions, cell_file, load_cells
-from flax_regressions.spec.model import Matrix
+from flax_regressions.catalogue.model import Matrix
+
+
+NOT_SELECTED = "not in the run's selection (-k or -m): rerun the cell whole"
 
 
 def rows_of(the_matrix: Matrix, cells: dict[CellId, CellResult], unreadable: dict[CellId, str],
@@ -57,7 +59,7 @@ def _without_record(result: CellResult | None, unreadable: str | None, case: str
     if unreadable or result is None:
         why = unreadable or "no results file"
     elif result.complete:
-        why = "not in the run's selection (-k or -m): rerun the cell whole"
+        why = NOT_SELECTED
     else:
         why = "the run stopped before this variant"
     return VariantRecord(case, variant, Outcome.MISSING, message=why)
@@ -67,8 +69,7 @@ def not_as_expected(rows: list[Row]) -> list[Row]:
     return [row for row in rows if not row.as_expected]
 
 
-def write_report(wanted: list[CellId], the_matrix: Matrix, cells_dir: Path = CELLS_DIR,
-                 out_dir: Path = RESULTS_DIR) -> list[Row]:
+def write_report(wanted: list[CellId], the_matrix: Matrix, cells_dir: Path, out_dir: Path) -> list[Row]:
     """Merge the cells in ``cells_dir`` into ``out_dir``/matrix.json and return the rows (matrix.md: render.matrix_table)."""
     cells, unreadable_files = load_cells(cells_dir)
     files = {cell: cell_file(cells_dir, cell) for cell in wanted}

@@ -1,7 +1,7 @@
-"""The GitHub Actions job matrix, from the sessions nox lists: one job per ``tests(...)`` cell.
+"""The GitHub Actions job matrix: one job per cell, from nox's sessions or the matrix itself.
 
-    nox -l --json -s tests | python -m flax_regressions.commands.ci [--gpu] [--cpu-runner L] [--gpu-runner L]
-    python -m flax_regressions.commands.ci --matrix [--cases DIR ...] [--gpu] ...     (the installed tool: no nox)
+    nox -l --json -s tests | flax-regressions jobs [--gpu] [--cpu-runner L] [--gpu-runner L]
+    flax-regressions jobs --matrix [--cases DIR ...] [--gpu] ...     (a team's repository: no noxfile)
 
 prints ``{"include": [{"session": ..., "cell": ..., "runs-on": ...}, ...]}`` for ``strategy.matrix``. The
 cells come from nox, so the workflow runs exactly the sessions a developer can run. A cell whose backend
@@ -16,11 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from argparse import Namespace
 
+from flax_regressions.catalogue import case_dirs
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.commands.parser import Parser
 from flax_regressions.core import status
+from flax_regressions.core.errors import Error
 from flax_regressions.core.results import CellId
-from flax_regressions.spec import cases, matrix
+from flax_regressions.core.workspace import Workspace
 
 
 def cell_jobs(sessions: list[dict], backends: dict[str, dict], *, gpu: bool = False,
@@ -39,7 +43,7 @@ def cell_jobs(sessions: list[dict], backends: dict[str, dict], *, gpu: bool = Fa
     return {"include": include}
 
 
-def matrix_jobs(the_matrix: matrix.Matrix, *, gpu: bool = False, cpu_runner: str = "ubuntu-latest",
+def matrix_jobs(the_matrix: Matrix, *, gpu: bool = False, cpu_runner: str = "ubuntu-latest",
                 gpu_runner: str = "gpu") -> dict:
     """The matrix ``include`` list from the matrix itself: every default release on each backend, GPU ones only
     when ``gpu``."""
@@ -62,33 +66,24 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flax_regressions.commands.ci", description=__doc__.splitlines()[0])
+def add_arguments(parser: Parser) -> None:
     parser.add_argument("--gpu", type=_flag, nargs="?", const=True, default=False,
                         help="include the cells that need a GPU (true/false; default false)")
     parser.add_argument("--cpu-runner", default="ubuntu-latest", help="runner label for the CPU cells")
     parser.add_argument("--gpu-runner", default="gpu", help="runner label for the GPU cells")
     parser.add_argument("--matrix", action="store_true", help="the matrix's own cells, not nox's listing on stdin")
-    parser.add_argument("--cases", action="append", default=[], type=Path, metavar="DIR",
-                        help="with --matrix: your own cases directories (as for flax-regressions run)")
-    args = parser.parse_args(argv)
+    parser.add_cases()
+
+
+def run(args: Namespace, workspace: Workspace) -> int:
     runners = {"gpu": args.gpu, "cpu_runner": args.cpu_runner, "gpu_runner": args.gpu_runner}
     try:
         sessions = [] if args.matrix else json.load(sys.stdin)
-        the_matrix = cases.load(args.cases)
     except ValueError as exc:
-        print(f"ci: error: standard input is not the JSON of `nox -l --json`: {exc}", file=sys.stderr)
-        return status.USAGE_ERROR
-    except matrix.MatrixError as exc:
-        print(f"ci: error: {exc}", file=sys.stderr)
-        return status.USAGE_ERROR
+        raise Error(f"standard input is not the JSON of `nox -l --json`: {exc}") from None
+    the_matrix = case_dirs.load(args.cases)
     jobs = matrix_jobs(the_matrix, **runners) if args.matrix else cell_jobs(sessions, the_matrix.backends, **runners)
     if not jobs["include"]:
-        print("ci: error: nox listed no tests(...) session to run (list them with `nox -l --json -s tests`)", file=sys.stderr)
-        return status.USAGE_ERROR
+        raise Error("nox listed no tests(...) session to run (list them with `nox -l --json -s tests`)")
     print(json.dumps(jobs, separators=(",", ":")))
     return status.OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

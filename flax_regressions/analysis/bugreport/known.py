@@ -6,21 +6,20 @@ so the table is as wide as what this checkout has seen; the newest record of a v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
 from flax_regressions.core.merged import load_merged
-from flax_regressions.core.paths import RESULTS_DIR, shown_path
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellOutcome, ResultsError, load_cells
 from flax_regressions.core.variant import is_bug
 from flax_regressions.running import cells
-from flax_regressions.spec import releases
-from flax_regressions.spec.model import Matrix
+from flax_regressions.running import registry
+from flax_regressions.catalogue.model import Matrix
 
-ON_DEMAND_DIR = RESULTS_DIR / "bugreport" / "cells"
 
 Pair = tuple[str | None, str | None]  # (flax, jax) as installed
 
@@ -34,26 +33,26 @@ class Recorded:
     sources: set[str] = field(default_factory=set)  # a cells directory ("results/cells/") or results/matrix.json
 
 
-def known_outcomes(case: str, backend: str, results_dir: Path | None = None) -> dict[Pair, Recorded]:
+def known_outcomes(workspace: Workspace, case: str, backend: str) -> dict[Pair, Recorded]:
     """Every recorded run of the case on ``backend`` that passed or failed, by the versions it had installed.
 
     Cell results in every ``cells`` directory under results/ (newest ``updated`` first), then
     results/matrix.json's rows for what no cell file covers. Cells that did not run and unreadable files
     say nothing about a release and are left out.
     """
-    results_dir = results_dir or RESULTS_DIR
+    results_dir = workspace.results
     runs = []
     for cells_dir in sorted(path for path in results_dir.rglob("cells") if path.is_dir()):
         for result in load_cells(cells_dir)[0].values():
             if result.outcome is CellOutcome.RAN and result.cell.backend == backend:
-                runs.append((result.updated or "", shown_path(cells_dir) + "/", result.versions, result.records))
+                runs.append((result.updated or "", workspace.shown(cells_dir) + "/", result.versions, result.records))
     runs.sort(key=lambda run: run[0], reverse=True)
     merged = results_dir / "matrix.json"
     try:
         rows = load_merged(merged)
     except ResultsError:
         rows = []
-    runs += [("", shown_path(merged), row.versions, [row.record]) for row in rows if row.cell.backend == backend]
+    runs += [("", workspace.shown(merged), row.versions, [row.record]) for row in rows if row.cell.backend == backend]
 
     found: dict[Pair, Recorded] = {}
     for _, source, versions, records in runs:  # newest first: a variant's first record wins
@@ -67,16 +66,19 @@ def known_outcomes(case: str, backend: str, results_dir: Path | None = None) -> 
     return found
 
 
-def ensure_outcomes(the_matrix: Matrix, case: str, flax: str, backend: str, log) -> dict[Pair, Recorded]:
-    """Known outcomes, with the requested release's cell (and, when nothing else is known, the matrix's) run now."""
-    outcomes = known_outcomes(case, backend)
+def ensure_outcomes(workspace: Workspace, the_matrix: Matrix, case: str, flax: str, backend: str,
+                    log: Callable[[str], None]) -> dict[Pair, Recorded]:
+    """Known outcomes, with the requested release's cell (and, when nothing else is known, the matrix's) run now,
+    into results/bugreport/cells/."""
+    outcomes = known_outcomes(workspace, case, backend)
     wanted = [] if any(pair[0] == flax for pair in outcomes) else [flax]
     if not any(pair[0] != flax for pair in outcomes):
-        wanted += [releases.resolve(v.version, the_matrix.python) for v in the_matrix.flax]
+        wanted += [registry.resolve(v.version, the_matrix.python) for v in the_matrix.flax]
     for version in dict.fromkeys(wanted):
         log(f"no recorded results for {case} on flax {version} ({backend}): running its cell")
-        cells.run_cell(the_matrix, version, backend, ["-m", "conformance", "-k", case], cells_dir=ON_DEMAND_DIR, log=log)
-    return known_outcomes(case, backend) if wanted else outcomes
+        cells.run_cell(workspace, the_matrix, version, backend, ["-m", "conformance", "-k", case],
+                       cells_dir=workspace.results / "bugreport" / "cells", log=log)
+    return known_outcomes(workspace, case, backend) if wanted else outcomes
 
 
 def flax_where(outcomes: dict[Pair, Recorded], variant: str, outcome: Outcome) -> list[str]:

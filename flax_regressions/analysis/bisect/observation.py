@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flax_regressions.core.failure import Failure
 from flax_regressions.core.records import Outcome, VariantRecord
-from flax_regressions.tools.bisect.search import UNINSTALLABLE
+from flax_regressions.analysis.bisect.search import UNINSTALLABLE
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from flax_regressions.core.errors import Error
-from flax_regressions.spec import releases
-from flax_regressions.spec.rules import Rule
+from flax_regressions.catalogue.rules import Rule
 
 
 class MatrixError(Error):
@@ -57,15 +56,15 @@ class Matrix:
 
     def watched_warnings(self, case: str, variant: str) -> tuple[str, ...]:
         """The warning categories any of the variant's rules expects: raised as errors around its call, on every
-        release, so a warning that appears or goes away shows (spec.rules)."""
+        release, so a warning that appears or goes away shows (catalogue.rules)."""
         return tuple(dict.fromkeys(rule.raises for rule in self.cases[case][variant] if rule.expect == "warn"))
 
     def variants(self) -> list[tuple[str, str]]:
         return [(case, variant) for case, variants in self.cases.items() for variant in variants]
 
-    def oldest_release(self) -> str:
+    def oldest_release(self) -> str | None:
         """Where bisect and sweep start by default: the oldest release the expectations speak of (the lowest
-        lower bound of any flax rule), or the registry's oldest for this Python when no rule has one."""
+        lower bound of any flax rule); None when no rule has one (the caller starts at the registry's oldest)."""
         bounds = [Version(s.version) for variants in self.cases.values() for rules in variants.values()
                   for rule in rules for s in rule.flax if s.operator in (">=", "==", "~=")]
-        return str(min(bounds)) if bounds else releases.releases(self.python)[0]
+        return str(min(bounds)) if bounds else None

@@ -1,12 +1,12 @@
 """Where a case's variants changed: the Flax releases (and the JAX releases, where JAX decides) of each change.
 
-The search splits the releases wherever a variant's behaviour differs (tools.bisect.observation); the
+The search splits the releases wherever a variant's behaviour differs (analysis.bisect.observation); the
 default matrix's releases are probed first, so a behaviour that comes and goes between two releases the
 matrix samples is not missed. A Flax release brings its contemporary JAX, so a change between two Flax
 releases may be JAX's: at every change whose two sides had different JAX, the older Flax is run with the
 newer side's JAX, and if that alone brings the change, the JAX releases in between are bisected with Flax
 held fixed and the change is put on JAX. Each variant's history is then cut into segments, the form
-spec.matrix_edit turns into rules.
+catalogue.edit turns into rules.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from packaging.version import Version
 
 from flax_regressions.core.failure import one_failure
-from flax_regressions.spec import releases
-from flax_regressions.spec.matrix_edit import Segment
-from flax_regressions.spec.model import Matrix
-from flax_regressions.tools.bisect.observation import Observation, differ_in, show
-from flax_regressions.tools.bisect.prober import Prober
-from flax_regressions.tools.bisect.search import UNINSTALLABLE, Search, runs, search
+from flax_regressions.running import registry
+from flax_regressions.catalogue.edit import Segment
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.analysis.bisect.observation import Observation, differ_in, show
+from flax_regressions.analysis.bisect.prober import Prober
+from flax_regressions.analysis.bisect.search import UNINSTALLABLE, Search, runs, search
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def attribute(the_matrix: Matrix, found: Search, a: int, b: int, variants: list[
             out[v] = replace(out[v], cause=f"Flax and JAX (flax {versions[a]} with jax {jax_b}: {show(pinned, [v])})")
     if not by_jax:
         return out
-    candidates = [j for j in releases.releases(the_matrix.python, "jax") if Version(jax_a) <= Version(j) <= Version(jax_b)]
+    candidates = [j for j in registry.releases(the_matrix.python, "jax") if Version(jax_a) <= Version(j) <= Version(jax_b)]
     known = {jax_a: before, jax_b: pinned}
 
     def probe(jax: str) -> Observation | str:

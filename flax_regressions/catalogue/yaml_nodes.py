@@ -1,5 +1,5 @@
 """A YAML file read as its node tree, not as loaded data: every value keeps its line, so every problem is one line
-naming the file, that line and the field (spec.matrix reads matrix.yaml through it)."""
+naming the file, that line and the field (catalogue.reader reads matrix.yaml through it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from flax_regressions.core.errors import one_line
-from flax_regressions.spec.model import MatrixError
+from flax_regressions.catalogue.model import MatrixError
 
 # libyaml's parser, where PyYAML has it (its wheels do), builds the same node tree, lines included, in a tenth of
 # the time: 2 ms against 28 ms for matrix.yaml, read by every process a cell or a command starts.

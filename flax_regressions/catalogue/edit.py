@@ -2,7 +2,7 @@
 
 matrix.yaml is edited as text, not dumped again, so its comments, order and layout stay as written: the
 variant's rule list is located with yaml.compose (its node marks) and only that list is replaced. The
-new text is validated with matrix.load before it replaces the file, so a bad edit never lands.
+new text is validated with reader.load before it replaces the file, so a bad edit never lands.
 
 A new rule keeps what a person wrote where it still holds: the old rule that applied at the same
 releases with the same outcome lends its ``raises`` spelling (``flax.errors.TraceContextError``), its
@@ -22,8 +22,8 @@ import yaml
 
 from flax_regressions.core.failure import common_phrase, normalized
 from flax_regressions.core.variant import is_bug
-from flax_regressions.spec import matrix
-from flax_regressions.spec.rules import Rule, builtin_warning
+from flax_regressions.catalogue import reader
+from flax_regressions.catalogue.rules import Rule, builtin_warning
 
 LINE_WIDTH = 120
 
@@ -89,7 +89,7 @@ def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, 
     if segment.expect not in ("pass", "fail"):
         raise ValueError(f"{variant} on flax {segment.flax_first}: {segment.expect} is not an expectation "
                          f"(pass or fail); rerun or fix the harness first")
-    # a warning the cell raised (a watched category, spec.rules) is written as the warning rule it was measured by
+    # a warning the cell raised (a watched category, catalogue.rules) is written as the warning rule it was measured by
     expect = "warn" if segment.expect == "fail" and builtin_warning(segment.exception) else segment.expect
     rule = {"flax": flax_spec, "jax": jax_spec, "expect": expect}
     before = next((r for r in old if r.applies(segment.flax_first, segment.jax_seen, backend)
@@ -158,9 +158,9 @@ def write(path: Path, edits: dict[tuple[str, str], list[dict]]) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         try:
-            matrix.load(Path(tmp))  # beside the original, so repro/ resolves the same
-        except matrix.MatrixError as exc:
-            raise matrix.MatrixError(path, exc.line, exc.where, exc.what) from None
+            reader.load(Path(tmp))  # beside the original, so repro/ resolves the same
+        except reader.MatrixError as exc:
+            raise reader.MatrixError(path, exc.line, exc.where, exc.what) from None
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -11,8 +11,7 @@ import ast
 import re
 from pathlib import Path
 
-from flax_regressions.core.paths import shown_path
-from flax_regressions.tools.bugreport import ReportError
+from flax_regressions.analysis.bugreport import ReportError
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -45,7 +44,7 @@ def standalone_script(module: Path, variant: str = "bug") -> str:
         elif not _is_main_guard(node):
             always.append(node)  # a statement run for its effect: keep it
     if variant not in defined or not isinstance(defined[variant], ast.FunctionDef):
-        raise ReportError(f"{shown_path(module)} defines no function {variant}()")
+        raise ReportError(f"repro/{module.name} defines no function {variant}()")
 
     needed: list[ast.stmt] = []
     queue = [defined[variant], *always]

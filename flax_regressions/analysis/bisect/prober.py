@@ -11,20 +11,20 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flax_regressions.core.errors import Error
 from flax_regressions.core.files import write_json
-from flax_regressions.core.paths import RESULTS_DIR, shown_path
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
 from flax_regressions.running import cells
 from flax_regressions.running.runners import LoggedRunner
-from flax_regressions.spec.model import Matrix
-from flax_regressions.tools.bisect.observation import Behaviour, Observation, show
-from flax_regressions.tools.bisect.search import UNINSTALLABLE
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.analysis.bisect.observation import Behaviour, Observation, show
+from flax_regressions.analysis.bisect.search import UNINSTALLABLE
 
-BISECT_DIR = RESULTS_DIR / "bisect"
 BACKEND = "cpu"
 
 
@@ -66,8 +66,9 @@ class Prober:
     the search's second look at a cell (its confirmation) is therefore a second run, not the same answer.
     """
 
-    def __init__(self, the_matrix: Matrix, case: str, out_dir: Path, log=print, fresh: bool = False):
-        self.matrix, self.case, self.dir, self.log = the_matrix, case, out_dir, log
+    def __init__(self, workspace: Workspace, the_matrix: Matrix, case: str, out_dir: Path,
+                 log: Callable[[str], None] = print, fresh: bool = False):
+        self.workspace, self.matrix, self.case, self.dir, self.log = workspace, the_matrix, case, out_dir, log
         self.variants = list(the_matrix.cases[case])
         self.source = hashlib.sha256((the_matrix.repro_file(case)).read_bytes()).hexdigest()[:16]
         self.store_path = out_dir / "probes.json"
@@ -106,7 +107,7 @@ class Prober:
         cells_dir = self.dir / "cells"
         cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
-        result = cells.run_cell(self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
+        result = cells.run_cell(self.workspace, self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
                                 log=lines.append, runner=LoggedRunner(logfile), jax=jax)
         seconds = time.monotonic() - start
         built = any(line.startswith("building ") for line in lines)
@@ -115,6 +116,6 @@ class Prober:
             raise BisectError(result.rerun_failed or result.reason)  # the registry, or pytest: nothing said of the release
         if result.outcome is CellOutcome.ERROR:
             return ProbeRun(result.reason, Versions(), (), built, round(seconds, 1))
-        missing = f"no result; see {shown_path(logfile)}"
+        missing = f"no result; see {self.workspace.shown(logfile)}"
         behaviours = tuple(Behaviour.of(v, result.record(self.case, v), missing) for v in self.variants)
         return ProbeRun(None, result.versions, behaviours, built, round(seconds, 1))
