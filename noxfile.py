@@ -1,11 +1,11 @@
 """nox sessions for flax-regressions: each is one call of the flax-regressions command (commands.cli).
 
-    nox                                   the main job: every CPU cell of the default matrix, two at once, then the report
-    nox -l                                the sessions
-    nox -s validate                       check matrix.yaml only (every session checks it first)
-    nox -s "tests(flax='0.10.5', backend='cpu')" -- -k rnn_jit      one cell, one case
-    nox -s gate -- --from 0.10.5 --to 0.11.0   what an upgrade breaks; exits 0, 1 (it breaks) or 2 (cannot tell)
-    nox -s bugreport -- rnn_jit --flax 0.10.5  a paste-ready upstream bug report under reports/
+nox                                   the main job: every CPU cell of the default matrix, two at once, then the report
+nox -l                                the sessions
+nox -s validate                       check matrix.yaml only (every session checks it first)
+nox -s "tests(flax='0.10.5', backend='cpu')" -- -k rnn_jit      one cell, one case
+nox -s gate -- --from 0.10.5 --to 0.11.0   what an upgrade breaks; exits 0, 1 (it breaks) or 2 (cannot tell)
+nox -s bugreport -- rnn_jit --flax 0.10.5  a paste-ready upstream bug report under reports/
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def gate(session: nox.Session) -> None:
-    """Upgrade gate: -- [--from V] [--to V] [--backend B]; exits 0 (nothing breaks), 1 (a fix breaks, a bug appears) or 2."""
+    """Upgrade gate: -- [--from V] [--to V] [--backend B]; exits 0 (nothing breaks), 1 (it breaks) or 2 (no verdict)."""
     flax_regressions(session, "gate", *session.posargs)
 
 
@@ -80,11 +80,11 @@ def bugreport(session: nox.Session) -> None:
 
 @nox.session
 def bisect(session: nox.Session) -> None:
-    """Where each variant changed: -- <case> [--variant V] [--between A B] [--write]; Flax (and JAX) release bisection."""
+    """Where each variant changed: -- <case> [--variant V] [--between A B] [--write]; Flax (and JAX) releases."""
     flax_regressions(session, "bisect", *session.posargs)
 
 
 @nox.session
 def sweep(session: nox.Session) -> None:
-    """Every case on every Flax release: -- [--between A B] [--resume]; results/sweep/matrix.md, exits 1 if any is off."""
+    """Every case on every Flax release: -- [--between A B] [--resume]; results/sweep/matrix.md, 1 if any is off."""
     flax_regressions(session, "sweep", *session.posargs)

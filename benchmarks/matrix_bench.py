@@ -29,11 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from flax_regressions.analysis.report import default_cells  # noqa: E402
+from flax_regressions.catalogue import reader  # noqa: E402
 from flax_regressions.core.paths import COMPILE_CACHE_DIR  # noqa: E402
 from flax_regressions.running import cells, compile_cache, envs  # noqa: E402
-from flax_regressions.catalogue import reader  # noqa: E402
-from flax_regressions.analysis.report import default_cells  # noqa: E402
-
 
 UNCACHED = {compile_cache.SWITCH: "off"}
 # The catalogue as the suite was seeded with it: the cost of the cases added since is measured against these.
@@ -42,7 +41,9 @@ SEEDED = ("lstm_vmap", "layernorm_vmap", "dropout_split_rngs", "vmap_while_loop"
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {}))
+    subprocess.run(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | (env or {})
+    )
     return time.perf_counter() - start
 
 
@@ -65,8 +66,19 @@ def build_with_pip(the_matrix, scratch: Path) -> float:
         name = cells.spec_for(the_matrix, v.version, "cpu").name
         env = scratch / name
         subprocess.run([shutil.which(f"python{the_matrix.python}") or "python3", "-m", "venv", str(env)], check=True)
-        subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-r", str(envs.ENVS_DIR / name / "requirements.lock")], check=True)
+        subprocess.run(
+            [
+                env / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+                str(envs.ENVS_DIR / name / "requirements.lock"),
+            ],
+            check=True,
+        )
     return time.perf_counter() - start
 
 
@@ -91,8 +103,10 @@ def main() -> None:
         figures["warm nox"] = nox(UNCACHED)
         print(f"  warm nox   {figures['warm nox']:7.1f} s  (compilation cache off)", flush=True)
         figures["seeded cached"] = nox(pytest_args=("-k", " or ".join(SEEDED)))
-        print(f"  warm nox   {figures['seeded cached']:7.1f} s  (with the compilation cache, the five seeded cases)",
-              flush=True)
+        print(
+            f"  warm nox   {figures['seeded cached']:7.1f} s  (with the compilation cache, the five seeded cases)",
+            flush=True,
+        )
         figures["warm cached"] = nox()  # last: its report is the one results/ keeps
         print(f"  warm nox   {figures['warm cached']:7.1f} s  (with the compilation cache)", flush=True)
         figures["floor"] = floor(the_matrix)
@@ -109,13 +123,15 @@ def main() -> None:
             if saved.exists():
                 shutil.rmtree(path, ignore_errors=True)
                 saved.rename(path)
-    print("ratios (targets): "
-          f"warm with the cache/floor {figures['warm cached'] / figures['floor']:.2f}x (<= 0.35), "
-          f"warm/floor {figures['warm nox'] / figures['floor']:.2f}x (<= 1.0), "
-          f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 0.7), "
-          f"pip/uv build {figures['build pip'] / figures['build uv']:.1f}x (>= 4), "
-          f"all cases/the five seeded ones, warm with the cache {figures['warm cached'] / figures['seeded cached']:.2f}x "
-          "(no target: the 1.5x budget is the main job against itself before the catalogue, README)")
+    print(
+        "ratios (targets): "
+        f"warm with the cache/floor {figures['warm cached'] / figures['floor']:.2f}x (<= 0.35), "
+        f"warm/floor {figures['warm nox'] / figures['floor']:.2f}x (<= 1.0), "
+        f"cold/floor {figures['cold nox'] / figures['floor']:.2f}x (<= 0.7), "
+        f"pip/uv build {figures['build pip'] / figures['build uv']:.1f}x (>= 4), "
+        f"all cases/the five seeded ones, warm with the cache {figures['warm cached'] / figures['seeded cached']:.2f}x "
+        "(no target: the 1.5x budget is the main job against itself before the catalogue, README)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,9 @@ an updated forward pass.
 Run: python repro/clone_donate.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 PROPERTY_SIZES = {
@@ -60,16 +59,26 @@ def _check(m, in_features, out_features):
     after = jax.tree.leaves(new_state)
     assert len(after) == len(before) == 4, f"expected 4 arrays (2 per Linear), got {len(after)}"
     for i, (got, old) in enumerate(zip(after, before)):
-        np.testing.assert_allclose(np.asarray(got), old + 0.01, rtol=1e-6, atol=1e-7,
-                                   err_msg=f"leaf {i}: donated update != NumPy original + 0.01")
+        np.testing.assert_allclose(
+            np.asarray(got),
+            old + 0.01,
+            rtol=1e-6,
+            atol=1e-7,
+            err_msg=f"leaf {i}: donated update != NumPy original + 0.01",
+        )
     nnx.update(m, new_state)
     x = np.linspace(-1.0, 1.0, 2 * in_features, dtype=np.float32).reshape(2, in_features)
     for name in ("linear", "linear_copy"):
         sub = getattr(m, name)
         w, b = np.asarray(sub.kernel[...]), np.asarray(sub.bias[...])
         assert w.shape == (in_features, out_features)
-        np.testing.assert_allclose(np.asarray(sub(jnp.asarray(x))), x @ w + b, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{name} forward pass after the update != NumPy")
+        np.testing.assert_allclose(
+            np.asarray(sub(jnp.asarray(x))),
+            x @ w + b,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"{name} forward pass after the update != NumPy",
+        )
 
 
 def bug(*, in_features=4, out_features=2):

@@ -102,14 +102,20 @@ def _check(stack_before, x, y, dropped, *, num_layers, rate, rng_for_layer, prob
         carried = _copy(nnx.state(layer, nnx.RngState))
         d = np.where(mask, h / keep, 0.0) if keep > 0 else np.zeros_like(h)
         np.testing.assert_allclose(
-            np.asarray(dropped[i]), d, rtol=1e-5, atol=1e-5,
+            np.asarray(dropped[i]),
+            d,
+            rtol=1e-5,
+            atol=1e-5,
             err_msg=f"layer {i}: dropout output in the scan differs from the layer-by-layer reference",
         )
         kernel = np.asarray(layer.linear.kernel[...], np.float64)
         bias = np.asarray(layer.linear.bias[...], np.float64)
         h = d @ kernel + bias
     np.testing.assert_allclose(
-        np.asarray(y), h, rtol=1e-5, atol=1e-5,
+        np.asarray(y),
+        h,
+        rtol=1e-5,
+        atol=1e-5,
         err_msg="scanned output differs from the layer-by-layer reference",
     )
 
@@ -157,7 +163,7 @@ def fix_resplit(*, num_layers=3, features=10, batch=None, rate=0.1):
         before = nnx.clone(model.stack)
         y, dropped = scan_over_stack(x, model.stack)
         split_state = rng_state_inside(nnx.clone(before))
-        rows = lambda i, carried: jax.tree.map(lambda a: a[i], split_state)  # noqa: E731
+        rows = lambda i, carried: jax.tree.map(lambda a: a[i], split_state)  # noqa: E731, B023 (used in this pass)
         _check(before, x, y, dropped, num_layers=num_layers, rate=rate, rng_for_layer=rows, probes=probes)
     _check_distinct(probes, rate, "fix_resplit")
 
@@ -208,7 +214,7 @@ def fix_stacked_rngs(*, num_layers=3, features=10, batch=None, rate=0.1):
         before = nnx.clone(model.stack)
         y, dropped = scan_over_stack(x, model.stack)
         stacked = _copy(nnx.state(before, nnx.RngState))
-        rows = lambda i, carried: jax.tree.map(lambda a: a[i], stacked)  # noqa: E731
+        rows = lambda i, carried: jax.tree.map(lambda a: a[i], stacked)  # noqa: E731, B023 (used in this pass)
         _check(before, x, y, dropped, num_layers=num_layers, rate=rate, rng_for_layer=rows, probes=probes)
     _check_distinct(probes, rate, "fix_stacked_rngs")
 

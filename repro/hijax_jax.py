@@ -47,6 +47,7 @@ want = x.astype(np.float64) @ np.asarray(layer.kernel[...], np.float64) + np.asa
 np.testing.assert_allclose(np.asarray(layer(jnp.asarray(x))), want, rtol=1e-5, atol=1e-6, err_msg="forward != NumPy")
 """
 
+
 def _run_isolated(code):
     """Run `code` in a fresh interpreter; re-raise its exception (built-in type, same message) here.
 

@@ -33,11 +33,10 @@ import os
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
-import numpy as np  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import flax.nnx as nnx  # noqa: E402
+import flax.nnx as nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 PROPERTY_SIZES = {
     "in_features": [1, 3],
@@ -57,8 +56,13 @@ def _forward(model, x):
 def _check(y, model, x, target):
     """y must be x @ kernel + bias (NumPy) and live on the target device."""
     w, b = np.asarray(model.kernel[...], np.float64), np.asarray(model.bias[...], np.float64)
-    np.testing.assert_allclose(np.asarray(y), np.asarray(x, np.float64) @ w + b, rtol=1e-5, atol=1e-6,
-                               err_msg="output != NumPy x @ kernel + bias")
+    np.testing.assert_allclose(
+        np.asarray(y),
+        np.asarray(x, np.float64) @ w + b,
+        rtol=1e-5,
+        atol=1e-6,
+        err_msg="output != NumPy x @ kernel + bias",
+    )
     assert set(y.devices()) == {target}, f"output is on {set(y.devices())}, not on {target}"
 
 
@@ -108,8 +112,10 @@ def main():
             except Exception as exc:  # report every failure the same way
                 first_line = (str(exc).strip().splitlines() or [""])[0]
                 print(f"{name}: {type(exc).__name__}: {first_line}")
-    print(f"flax {version('flax')}  jax {version('jax')}  jaxlib {version('jaxlib')}  backend {jax.default_backend()}"
-          f"  devices {jax.device_count()}")
+    print(
+        f"flax {version('flax')}  jax {version('jax')}  jaxlib {version('jaxlib')}  backend {jax.default_backend()}"
+        f"  devices {jax.device_count()}"
+    )
 
 
 if __name__ == "__main__":

@@ -37,15 +37,15 @@ import os
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
-import functools  # noqa: E402
+import functools
 
-import numpy as np  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from flax import nnx  # noqa: E402
-from jax.experimental import mesh_utils  # noqa: E402
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 # rows_per_device: rows of x per device (x has rows_per_device * device_count rows); cols: columns of x.
 PROPERTY_SIZES = {
@@ -121,8 +121,10 @@ def fix_jax_jit(*, rows_per_device=2, cols=4):
 def fix_partial(*, rows_per_device=2, cols=4):
     """Bind the static argument with functools.partial; one nnx.jit per static value."""
     x_sharding, x, scale = _setup(rows_per_device, cols)
-    jitted = {flag: nnx.jit(functools.partial(_my_func, use_relu=flag), in_shardings=(x_sharding, None))
-              for flag in (True, False)}
+    jitted = {
+        flag: nnx.jit(functools.partial(_my_func, use_relu=flag), in_shardings=(x_sharding, None))
+        for flag in (True, False)
+    }
     _check(lambda flag: jitted[flag](x, scale), x_sharding, x, scale)
 
 
@@ -138,8 +140,10 @@ def main():
             except Exception as exc:  # report every failure the same way
                 first_line = (str(exc).strip().splitlines() or [""])[0]
                 print(f"{name}: {type(exc).__name__}: {first_line}")
-    print(f"flax {version('flax')}  jax {version('jax')}  jaxlib {version('jaxlib')}  backend {jax.default_backend()}"
-          f"  devices {jax.device_count()}")
+    print(
+        f"flax {version('flax')}  jax {version('jax')}  jaxlib {version('jaxlib')}  backend {jax.default_backend()}"
+        f"  devices {jax.device_count()}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ Variants:
 Run: python repro/layernorm_vmap.py
 """
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
@@ -85,18 +85,14 @@ def fix(*, features=10, batch=15):
 
     # Reference 1: the same module applied to one row at a time, no transforms.
     rows = np.concatenate([np.asarray(op(x[i : i + 1])) for i in range(batch)], axis=0)
-    np.testing.assert_allclose(
-        y, rows, rtol=1e-5, atol=1e-6, err_msg="vmap_fn(op, x) != op applied row by row"
-    )
+    np.testing.assert_allclose(y, rows, rtol=1e-5, atol=1e-6, err_msg="vmap_fn(op, x) != op applied row by row")
 
     # Reference 2: the LayerNorm formula in numpy (float64) with the same params.
     xn = np.asarray(x, dtype=np.float64)
     mean = xn.mean(axis=-1, keepdims=True)
     var = xn.var(axis=-1, keepdims=True)
     expected = (xn - mean) / np.sqrt(var + op.epsilon) * scale + bias
-    np.testing.assert_allclose(
-        y, expected, rtol=1e-5, atol=1e-5, err_msg="vmap_fn(op, x) != numpy LayerNorm formula"
-    )
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5, err_msg="vmap_fn(op, x) != numpy LayerNorm formula")
 
 
 def main():

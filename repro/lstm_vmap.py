@@ -34,10 +34,9 @@ cell, as in the issue; an int: each cell steps a (batch, in_features) input).
 Run: python repro/lstm_vmap.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
@@ -58,8 +57,9 @@ def _batch_shape(batch):
     return () if batch is None else (batch,)
 
 
-def _check_parallel_cells(cells, cell_cls, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features,
-                          batch):
+def _check_parallel_cells(
+    cells, cell_cls, xs, carry_in, carry_out, y_out, *, num_layers, in_features, hidden_features, batch
+):
     """Check one step of N stacked cells against each cell run alone with its own parameters.
 
     `cells` is the stacked (vmapped) `cell_cls` instance. For each i, cell i's parameters are
@@ -160,8 +160,17 @@ def fix(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
     init_state = net.initialize_carry((*_batch_shape(batch), in_features))  # flax >= 0.11: ValueError, no rngs stored
     output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init_state)
-    _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
+    _check_fix(
+        net.cell,
+        nnx.OptimizedLSTMCell,
+        net,
+        init_state,
+        output,
+        num_layers=num_layers,
+        in_features=in_features,
+        hidden_features=hidden_features,
+        batch=batch,
+    )
 
 
 def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
@@ -203,8 +212,17 @@ def fix_carry_rngs(*, num_layers=5, in_features=3, hidden_features=1, batch=None
     net = ParallelLSTM(num_layers=num_layers, rngs=nnx.Rngs(567))
     init_state = net.initialize_carry((*_batch_shape(batch), in_features), nnx.Rngs(carry=0))
     output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init_state)
-    _check_fix(net.cell, nnx.OptimizedLSTMCell, net, init_state, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
+    _check_fix(
+        net.cell,
+        nnx.OptimizedLSTMCell,
+        net,
+        init_state,
+        output,
+        num_layers=num_layers,
+        in_features=in_features,
+        hidden_features=hidden_features,
+        batch=batch,
+    )
 
 
 def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1, batch=None):
@@ -232,9 +250,20 @@ def fix_issue_pattern(*, num_layers=5, in_features=3, hidden_features=1, batch=N
 
     net = creator(nnx.Rngs(567))
     init = net.lay.initialize_carry((num_layers, *_batch_shape(batch), in_features), rngs=nnx.Rngs(carry=0))
-    output = net(jnp.ones((num_layers, *_batch_shape(batch), in_features)), init)  # flax < 0.11: the reported ValueError
-    _check_fix(net.lay, nnx.LSTMCell, net, init, output,
-               num_layers=num_layers, in_features=in_features, hidden_features=hidden_features, batch=batch)
+    output = net(
+        jnp.ones((num_layers, *_batch_shape(batch), in_features)), init
+    )  # flax < 0.11: the reported ValueError
+    _check_fix(
+        net.lay,
+        nnx.LSTMCell,
+        net,
+        init,
+        output,
+        num_layers=num_layers,
+        in_features=in_features,
+        hidden_features=hidden_features,
+        batch=batch,
+    )
 
 
 def main():

@@ -32,10 +32,9 @@ Run: python repro/multimetric_static.py
 
 from functools import partial
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -79,7 +78,7 @@ def _numpy_sgd(w, b, x, y, steps):
     losses = []
     for _ in range(steps):
         err = x @ w + b - y
-        losses.append(np.mean(err ** 2))
+        losses.append(np.mean(err**2))
         g = 2.0 * err / err.size
         w, b = w - LEARNING_RATE * (x.T @ g), b - LEARNING_RATE * g.sum(axis=0)
     return w, b, losses
@@ -87,12 +86,26 @@ def _numpy_sgd(w, b, x, y, steps):
 
 def _check(model, metrics, w0, b0, x, y, steps):
     w, b, losses = _numpy_sgd(w0, b0, x, y, steps)
-    np.testing.assert_allclose(np.asarray(model.linear.kernel[...]), w, rtol=1e-5, atol=1e-6,
-                               err_msg="kernel after training != NumPy gradient descent")
-    np.testing.assert_allclose(np.asarray(model.linear.bias[...]), b, rtol=1e-5, atol=1e-6,
-                               err_msg="bias after training != NumPy gradient descent")
-    np.testing.assert_allclose(float(metrics.compute()["loss"]), np.mean(losses), rtol=1e-5,
-                               err_msg="MultiMetric loss average != mean of the NumPy losses")
+    np.testing.assert_allclose(
+        np.asarray(model.linear.kernel[...]),
+        w,
+        rtol=1e-5,
+        atol=1e-6,
+        err_msg="kernel after training != NumPy gradient descent",
+    )
+    np.testing.assert_allclose(
+        np.asarray(model.linear.bias[...]),
+        b,
+        rtol=1e-5,
+        atol=1e-6,
+        err_msg="bias after training != NumPy gradient descent",
+    )
+    np.testing.assert_allclose(
+        float(metrics.compute()["loss"]),
+        np.mean(losses),
+        rtol=1e-5,
+        err_msg="MultiMetric loss average != mean of the NumPy losses",
+    )
 
 
 def _loss(m, x, y):

@@ -39,9 +39,8 @@ Run: python repro/optimizer_wrt.py
 
 import inspect
 
-import numpy as np
-
 import jax
+import numpy as np
 import optax
 from flax import nnx
 
@@ -123,11 +122,17 @@ def _check_trained(model, optimizer, *, din, dmid, dout, x, y, steps):
         f"state leaf counts differ: {len(got_params)}/{len(got_rest)} vs {len(want_params)}/{len(want_rest)}"
     )
     for i, (got, want) in enumerate(zip(got_params, want_params)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"parameter leaf {i} differs from the jax.grad + optax reference")
+        np.testing.assert_allclose(
+            got, want, rtol=1e-5, atol=1e-6, err_msg=f"parameter leaf {i} differs from the jax.grad + optax reference"
+        )
     for i, (got, want) in enumerate(zip(got_rest, want_rest)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"non-parameter leaf {i} (BatchNorm stats / RNG) differs from the reference")
+        np.testing.assert_allclose(
+            got,
+            want,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"non-parameter leaf {i} (BatchNorm stats / RNG) differs from the reference",
+        )
     initial = _leaves(nnx.state(_Model(din, dmid, dout, rngs=nnx.Rngs(0)), nnx.Param))
     assert any(not np.array_equal(a, b) for a, b in zip(got_params, initial)), "the parameters never changed"
     step = optimizer.step[...]  # not .value: deprecated from 0.12.1

@@ -34,10 +34,9 @@ would leave layers out of the state and the gradients.
 Run: python repro/pytree_list_attr.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 PROPERTY_SIZES = {
@@ -65,7 +64,7 @@ def _forward(layers, x):
 
 
 def _numpy_weights(layers):
-    return [(np.asarray(l.kernel[...], np.float64), np.asarray(l.bias[...], np.float64)) for l in layers]
+    return [(np.asarray(layer.kernel[...], np.float64), np.asarray(layer.bias[...], np.float64)) for layer in layers]
 
 
 def _numpy_forward_backward(weights, x):
@@ -107,10 +106,20 @@ def _check_stack(model, layers, *, num_layers, features, batch):
 
     sgd_step(model, x)
     for i, (layer, (w, b), (gw, gb)) in enumerate(zip(layers, weights, want_grads)):
-        np.testing.assert_allclose(np.asarray(layer.kernel[...]), w - LEARNING_RATE * gw, rtol=1e-5, atol=1e-5,
-                                   err_msg=f"layer {i} kernel after one SGD step != NumPy backprop")
-        np.testing.assert_allclose(np.asarray(layer.bias[...]), b - LEARNING_RATE * gb, rtol=1e-5, atol=1e-5,
-                                   err_msg=f"layer {i} bias after one SGD step != NumPy backprop")
+        np.testing.assert_allclose(
+            np.asarray(layer.kernel[...]),
+            w - LEARNING_RATE * gw,
+            rtol=1e-5,
+            atol=1e-5,
+            err_msg=f"layer {i} kernel after one SGD step != NumPy backprop",
+        )
+        np.testing.assert_allclose(
+            np.asarray(layer.bias[...]),
+            b - LEARNING_RATE * gb,
+            rtol=1e-5,
+            atol=1e-5,
+            err_msg=f"layer {i} bias after one SGD step != NumPy backprop",
+        )
 
 
 def bug(*, num_layers=2, features=3, batch=2):

@@ -37,9 +37,8 @@ Run: python repro/rngs_dunder.py
 
 import inspect
 
-import numpy as np
-
 import jax
+import numpy as np
 from flax import nnx
 
 PROPERTY_SIZES = {
@@ -56,7 +55,7 @@ def _reference_keys(seed, draws):
 def _check_protocols(rngs):
     """Dunder probes must fail with AttributeError; inspect and NumPy object arrays must work."""
     try:
-        found = getattr(rngs, "__pydantic_serializer__")
+        found = rngs.__pydantic_serializer__
     except AttributeError:
         pass
     else:
@@ -76,7 +75,7 @@ def bug(*, seed=42, draws=1):
     """What Pydantic's serializer does: probe a dunder with getattr and expect AttributeError."""
     rngs = nnx.Rngs(default=seed)
     try:
-        found = getattr(rngs, "__pydantic_serializer__")
+        found = rngs.__pydantic_serializer__
     except AttributeError:
         found = None
     assert found is None, (
@@ -122,8 +121,11 @@ def fix_strict_subclass(*, seed=42, draws=1):
     _check_keys(rngs, seed, draws)  # rngs() draws from the default stream
     # It still behaves as an Rngs under NNX transforms: the jitted draw continues the same sequence.
     jitted = nnx.jit(lambda r: jax.random.key_data(r()))
-    np.testing.assert_array_equal(np.asarray(jitted(rngs)), _reference_keys(seed, draws + 1)[draws],
-                                  err_msg="draw under nnx.jit does not continue the stream")
+    np.testing.assert_array_equal(
+        np.asarray(jitted(rngs)),
+        _reference_keys(seed, draws + 1)[draws],
+        err_msg="draw under nnx.jit does not continue the stream",
+    )
 
 
 def main():

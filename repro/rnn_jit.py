@@ -30,10 +30,9 @@ Variants:
 Run: python repro/rnn_jit.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # The sizes the property tests draw each keyword argument from (flax_regressions/incell/test_properties.py);
@@ -159,7 +158,10 @@ def fix_nnx_jit(*, features=10, hidden=10, batch=2, seq_len=5):
     y_again = lstm(x)
     y_eager_again = reference(x)
     np.testing.assert_allclose(
-        np.asarray(y_again), np.asarray(y_eager_again), rtol=1e-5, atol=1e-6,
+        np.asarray(y_again),
+        np.asarray(y_eager_again),
+        rtol=1e-5,
+        atol=1e-6,
         err_msg="eager call after nnx.jit != eager call on reference module",
     )
     _assert_same_state(lstm, reference, "after eager call following nnx.jit")

@@ -31,10 +31,9 @@ weights.
 Run: python repro/scan_sow_carry.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx, struct
 
 PROPERTY_SIZES = {
@@ -85,13 +84,19 @@ def _check(model, final, features, num_steps):
     """Final carry and popped, stacked intermediates vs the NumPy loop."""
     intermediates = nnx.pop(model, nnx.Intermediate)
     want_final, want_sown = _numpy_reference(model, features, num_steps)
-    np.testing.assert_allclose(np.asarray(final.data), want_final, rtol=1e-5, atol=1e-6,
-                               err_msg="final carry != NumPy loop")
+    np.testing.assert_allclose(
+        np.asarray(final.data), want_final, rtol=1e-5, atol=1e-6, err_msg="final carry != NumPy loop"
+    )
     leaves = jax.tree.leaves(intermediates)
     assert len(leaves) == 1, f"expected one sowed array, got {len(leaves)}"
     assert np.asarray(leaves[0]).shape[0] == num_steps, "intermediates are not stacked along the scan axis"
-    np.testing.assert_allclose(np.asarray(leaves[0]).reshape(num_steps, features), want_sown, rtol=1e-5, atol=1e-6,
-                               err_msg="stacked intermediates != NumPy loop")
+    np.testing.assert_allclose(
+        np.asarray(leaves[0]).reshape(num_steps, features),
+        want_sown,
+        rtol=1e-5,
+        atol=1e-6,
+        err_msg="stacked intermediates != NumPy loop",
+    )
     assert not jax.tree.leaves(nnx.state(model, nnx.Intermediate)), "nnx.pop left intermediates in the model"
 
 

@@ -13,7 +13,8 @@ batching.`` PR #5160's pattern (no split_rngs around the scan) is the fix; on Fl
 fails with ``ValueError: axis 0 is out of bounds for array of dimension 0`` (google/flax#4589: 0.10 keeps
 the scalar key, so the scan has nothing to slice). The 0.10 -> 0.11 migration guide also suggests dropping
 split_rngs from ``__init__`` and passing ``rngs.fork(splits=5)``; no release has that keyword (it is
-``fork(split=5)``, available from 0.10.7 and deprecated from 0.12.6 in favour of ``rngs.split(5)``), so the snippet as printed raises
+``fork(split=5)``, available from 0.10.7 and deprecated from 0.12.6 in favour of ``rngs.split(5)``), so the snippet
+as printed raises
 ``TypeError: Rngs.fork() got an unexpected keyword argument 'splits'``.
 
 Versions named in the report: Flax 0.12.2 with jax 0.8.2 (fails); "0.10.6 was the last release where the
@@ -35,10 +36,9 @@ slice i of the stacked state and called eagerly; it also checks that the layers'
 Run: python repro/scan_split_rngs.py
 """
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 PROPERTY_SIZES = {
@@ -97,8 +97,9 @@ def _check(model_fn, *, features, num_layers, batch):
         rows = data.reshape(num_layers, -1)
         assert len({r.tobytes() for r in rows}) == num_layers, f"layers share dropout keys at {path}"
     want_y, want_state = _unrolled(reference.blocks, x, num_layers)
-    np.testing.assert_allclose(np.asarray(y), np.asarray(want_y), rtol=1e-5, atol=1e-6,
-                               err_msg="scan over layers != unrolled loop")
+    np.testing.assert_allclose(
+        np.asarray(y), np.asarray(want_y), rtol=1e-5, atol=1e-6, err_msg="scan over layers != unrolled loop"
+    )
     got, want = _flat(nnx.state(model.blocks)), _flat(want_state)
     assert got.keys() == want.keys(), f"state paths differ: {sorted(got)} vs {sorted(want)}"
     for path in want:
@@ -153,8 +154,12 @@ def fix_no_split(*, features=64, num_layers=5, batch=10):
 
             return forward(x, self.blocks)
 
-    _check(lambda: MLP(features, num_layers=num_layers, rngs=nnx.Rngs(0)),
-           features=features, num_layers=num_layers, batch=batch)
+    _check(
+        lambda: MLP(features, num_layers=num_layers, rngs=nnx.Rngs(0)),
+        features=features,
+        num_layers=num_layers,
+        batch=batch,
+    )
 
 
 class _ForkedMLP(nnx.Module):
@@ -187,15 +192,23 @@ def bug_fork_splits(*, features=64, num_layers=5, batch=10):
 
 
 def fix_fork_split(*, features=64, num_layers=5, batch=10):
-    """The guide's alternative with the real keyword: ``rngs.fork(split=num_layers)`` (0.10.7+, deprecated from 0.12.6)."""
-    _check(lambda: _ForkedMLP(features, num_layers, rngs=nnx.Rngs(0).fork(split=num_layers)),
-           features=features, num_layers=num_layers, batch=batch)
+    """The guide's alternative with the real keyword: ``rngs.fork(split=num_layers)`` (0.10.7+; deprecated 0.12.6)."""
+    _check(
+        lambda: _ForkedMLP(features, num_layers, rngs=nnx.Rngs(0).fork(split=num_layers)),
+        features=features,
+        num_layers=num_layers,
+        batch=batch,
+    )
 
 
 def fix_rngs_split(*, features=64, num_layers=5, batch=10):
     """The same with ``rngs.split(num_layers)``, which replaces ``fork(split=...)`` from 0.12.6."""
-    _check(lambda: _ForkedMLP(features, num_layers, rngs=nnx.Rngs(0).split(num_layers)),
-           features=features, num_layers=num_layers, batch=batch)
+    _check(
+        lambda: _ForkedMLP(features, num_layers, rngs=nnx.Rngs(0).split(num_layers)),
+        features=features,
+        num_layers=num_layers,
+        batch=batch,
+    )
 
 
 def main():

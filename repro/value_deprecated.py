@@ -31,10 +31,9 @@ Run: python repro/value_deprecated.py
 
 import warnings
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 PROPERTY_SIZES = {
@@ -75,8 +74,13 @@ def _check_roundtrip(layer, read, write, in_features, out_features):
     np.testing.assert_array_equal(_kernel_from_state(layer), new, err_msg="state after the write != NumPy value")
     x = np.linspace(-1.0, 1.0, 2 * in_features, dtype=np.float32).reshape(2, in_features)
     bias = [np.asarray(a) for a in jax.tree.leaves(nnx.state(layer, nnx.Param)) if np.ndim(a) == 1][0]
-    np.testing.assert_allclose(np.asarray(layer(jnp.asarray(x))), x @ new + bias, rtol=1e-5, atol=1e-5,
-                               err_msg="forward pass after the write does not use the written kernel")
+    np.testing.assert_allclose(
+        np.asarray(layer(jnp.asarray(x))),
+        x @ new + bias,
+        rtol=1e-5,
+        atol=1e-5,
+        err_msg="forward pass after the write does not use the written kernel",
+    )
     assert np.shape(got) == (in_features, out_features)
 
 
@@ -108,8 +112,9 @@ def fix_ellipsis(*, in_features=3, out_features=4):
 def fix_get_set_value(*, in_features=3, out_features=4):
     """``param.get_value()`` to read and ``param.set_value(new)`` to write (0.12.1+)."""
     layer = _linear(in_features, out_features)
-    _check_roundtrip(layer, lambda: layer.kernel.get_value(), lambda new: layer.kernel.set_value(new),
-                     in_features, out_features)
+    _check_roundtrip(
+        layer, lambda: layer.kernel.get_value(), lambda new: layer.kernel.set_value(new), in_features, out_features
+    )
 
 
 def main():
@@ -122,8 +127,11 @@ def main():
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     variant()
-                warned = [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught
-                          if issubclass(w.category, DeprecationWarning)]
+                warned = [
+                    f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+                    for w in caught
+                    if issubclass(w.category, DeprecationWarning)
+                ]
                 print(f"{name}: PASS" + (f", warns {warned[0]}" if warned else ""))
             except Exception as exc:  # report every failure the same way
                 first_line = (str(exc).strip().splitlines() or [""])[0]

@@ -35,9 +35,17 @@ from flax import nnx
 PROPERTY_SIZES = {
     ("batch", "counts"): [
         (4, (0, 1, 3, 0)),
-        (1, (0,)), (1, (1,)), (1, (3,)),
-        (3, (0, 1, 3)), (3, (3, 1, 0)), (3, (1, 1, 1)), (3, (3, 3, 3)),
-        (4, (1, 3, 0, 1)), (4, (3, 0, 1, 3)), (4, (0, 0, 0, 0)), (4, (3, 3, 1, 1)),
+        (1, (0,)),
+        (1, (1,)),
+        (1, (3,)),
+        (3, (0, 1, 3)),
+        (3, (3, 1, 0)),
+        (3, (1, 1, 1)),
+        (3, (3, 3, 3)),
+        (4, (1, 3, 0, 1)),
+        (4, (3, 0, 1, 3)),
+        (4, (0, 0, 0, 0)),
+        (4, (3, 3, 1, 1)),
     ],
     "features": [1, 4],
 }
@@ -140,7 +148,10 @@ def bug_nested(*, batch=3, features=4, counts=None):
     y = nnx.vmap(foo, in_axes=(None, 0, 0))(model, xs, while_cnts)
     expected = _unrolled_reference(Model(features, features, rngs=nnx.Rngs(0)), xs, counts, lambda n: n * (n + 1))
     np.testing.assert_allclose(
-        np.asarray(y), expected, rtol=1e-5, atol=1e-6,
+        np.asarray(y),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
         err_msg="nested while loop under vmap disagrees with the loop unrolled per example",
     )
 
@@ -172,7 +183,10 @@ def fix_restore_state(*, batch=3, features=4, counts=None):
 
     expected = _unrolled_reference(Model(features, features, rngs=nnx.Rngs(0)), xs, counts)
     np.testing.assert_allclose(
-        np.asarray(y), expected, rtol=1e-5, atol=1e-6,
+        np.asarray(y),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
         err_msg="vmapped while loop (restore-state workaround) disagrees with the loop unrolled per example",
     )
     kernel_after, bias_after = np.asarray(model.linear.kernel[...]), np.asarray(model.linear.bias[...])
@@ -207,7 +221,10 @@ def fix_closure(*, batch=3, features=4, counts=None):
 
     expected = _unrolled_reference(Model(features, features, rngs=nnx.Rngs(0)), xs, counts)
     np.testing.assert_allclose(
-        np.asarray(y), expected, rtol=1e-5, atol=1e-6,
+        np.asarray(y),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
         err_msg="vmapped while loop (closure workaround) disagrees with the loop unrolled per example",
     )
     kernel_after = np.asarray(model.linear.kernel[...])

@@ -38,7 +38,19 @@ def kept_venv(name: str, requirements: list[str], key: str) -> Path:
             return env
         shutil.rmtree(env, ignore_errors=True)
         subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(env)], check=True, capture_output=True)
-        subprocess.run([UV, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(env / "bin" / "python"),
-                        *requirements], check=True, capture_output=True)
+        subprocess.run(
+            [
+                UV,
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(env / "bin" / "python"),
+                *requirements,
+            ],
+            check=True,
+            capture_output=True,
+        )
         stamp.write_text(key)
     return env

@@ -12,29 +12,28 @@ jobs share the checkout's environments and compilation cache (tests.shared_work)
 
 import fnmatch
 import json
-from dataclasses import replace
 import os
 import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 from _pytest.reports import CollectReport, TestReport
 
+from flax_regressions.analysis import report
+from flax_regressions.catalogue import case_dirs
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.merged import Row
-from tests.shared_work import ROOT
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import Versions
 from flax_regressions.render import reportlog
-from flax_regressions.catalogue import case_dirs
 from flax_regressions.running import locks
-from flax_regressions.analysis import report
-from tests.shared_work import SHARED
+from tests.shared_work import ROOT, SHARED
 
 ACTION = ROOT / "action.yml"
 EXAMPLE = ROOT / "examples" / "workflows" / "flax-upgrade.yml"
@@ -47,6 +46,7 @@ def load(path: Path) -> dict:
 
 
 # --- action.yml's structure (actionlint checks workflows, not actions) -------------------------------------------
+
 
 def test_the_action_is_composite_and_uses_only_inputs_it_declares():
     action = load(ACTION)
@@ -61,16 +61,20 @@ def test_the_action_is_composite_and_uses_only_inputs_it_declares():
     uses = [step["uses"].split("@")[0] for step in steps if "uses" in step]
     assert uses == ["astral-sh/setup-uv", "actions/upload-artifact"]
     gate = next(step for step in steps if step.get("id") == "gate")
-    assert "uvx --from \"$TOOL\" flax-regressions gate" in gate["run"] and gate["env"]["TOOL"] == "${{ github.action_path }}"
+    assert (
+        'uvx --from "$TOOL" flax-regressions gate' in gate["run"] and gate["env"]["TOOL"] == "${{ github.action_path }}"
+    )
     upload = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
     assert steps.index(upload) < len(steps) - 1 and upload["if"] == "${{ !cancelled() }}"  # uploaded before failing
 
 
 # --- the report log ---------------------------------------------------------------------------------------------
 
+
 def _row(cell, case, variant, outcome, as_expected, exception=None, message=None):
-    record = VariantRecord(case, variant, Outcome(outcome), exception, message, "pass", as_expected=as_expected,
-                           duration_s=0.5)
+    record = VariantRecord(
+        case, variant, Outcome(outcome), exception, message, "pass", as_expected=as_expected, duration_s=0.5
+    )
     return Row(CellId.parse(cell), Versions(CellId.parse(cell).flax, "0.5.3", "0.5.3"), record)
 
 
@@ -78,21 +82,28 @@ def read_log(path: Path) -> list:
     """The report log as the issue action reads it: pytest's own report classes for the tests, nothing unknown."""
     events = [json.loads(line) for line in Path(path).read_text().splitlines()]
     assert {e["$report_type"] for e in events} <= REPORT_TYPES
-    assert events[0].keys() == {"pytest_version", "$report_type"} and events[-1].keys() == {"exitstatus", "$report_type"}
+    assert events[0].keys() == {"pytest_version", "$report_type"} and events[-1].keys() == {
+        "exitstatus",
+        "$report_type",
+    }
     kinds = {"TestReport": TestReport, "CollectReport": CollectReport}
     return [kinds[e["$report_type"]]._from_json(e) for e in events if e["$report_type"] in kinds]
 
 
 def test_the_report_log_has_one_test_report_per_cell_and_variant(tmp_path):
-    rows = [_row("flax-0.10.5-cpu", "lstm", "fix", "passed", True),
-            _row("flax-0.11.0-cpu", "lstm", "fix", "failed", False, "ValueError", "RNGs must be provided"),
-            _row("flax-0.11.0-cpu", "lstm", "bug", "skipped", True, message="no such backend")]
+    rows = [
+        _row("flax-0.10.5-cpu", "lstm", "fix", "passed", True),
+        _row("flax-0.11.0-cpu", "lstm", "fix", "failed", False, "ValueError", "RNGs must be provided"),
+        _row("flax-0.11.0-cpu", "lstm", "bug", "skipped", True, message="no such backend"),
+    ]
     reportlog.write(tmp_path / "log.jsonl", rows, 1)
     reports = read_log(tmp_path / "log.jsonl")
     tests = {r.nodeid: r for r in reports if isinstance(r, TestReport)}
     assert {k: r.outcome for k, r in tests.items()} == {
-        "repro/lstm.py::fix[flax-0.10.5-cpu]": "passed", "repro/lstm.py::fix[flax-0.11.0-cpu]": "failed",
-        "repro/lstm.py::bug[flax-0.11.0-cpu]": "skipped"}
+        "repro/lstm.py::fix[flax-0.10.5-cpu]": "passed",
+        "repro/lstm.py::fix[flax-0.11.0-cpu]": "failed",
+        "repro/lstm.py::bug[flax-0.11.0-cpu]": "skipped",
+    }
     assert tests["repro/lstm.py::fix[flax-0.11.0-cpu]"].longrepr == "❌ fix broken: ValueError: RNGs must be provided"
     assert dict(tests["repro/lstm.py::fix[flax-0.11.0-cpu]"].user_properties)["jax"] == "0.5.3"
     assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["exitstatus"] == 1
@@ -103,12 +114,33 @@ def test_run_here_writes_the_report_log_of_a_real_run(tmp_path):
     """The fixture's case alone on this environment's Flax (0.11.0 or later, where the team's fix is broken)."""
     cases_dir = tmp_path / "cases"
     shutil.copytree(USER_REPO / "cases", cases_dir)
-    (cases_dir / "matrix.yaml").write_text('python: "3.12"\ncurrent: "0.10.5"\nflax:\n  - {version: "0.10.5"}\n'
-                                           "backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n"
-                                           '        - {flax: ">=0.10.0", expect: pass}\n')
-    proc = subprocess.run([sys.executable, "-m", "flax_regressions", "--workdir", str(tmp_path / "work"),
-                           "run", "--here", "--cases", str(cases_dir), "--report-log", str(tmp_path / "log.jsonl"),
-                           "--", "-m", "conformance"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    (cases_dir / "matrix.yaml").write_text(
+        'python: "3.12"\ncurrent: "0.10.5"\nflax:\n  - {version: "0.10.5"}\n'
+        "backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n"
+        '        - {flax: ">=0.10.0", expect: pass}\n'
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flax_regressions",
+            "--workdir",
+            str(tmp_path / "work"),
+            "run",
+            "--here",
+            "--cases",
+            str(cases_dir),
+            "--report-log",
+            str(tmp_path / "log.jsonl"),
+            "--",
+            "-m",
+            "conformance",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     [test] = [r for r in read_log(tmp_path / "log.jsonl") if isinstance(r, TestReport)]
     assert test.nodeid.startswith("repro/train_step.py::fix[flax-") and test.outcome == "failed"
@@ -116,6 +148,7 @@ def test_run_here_writes_the_report_log_of_a_real_run(tmp_path):
 
 
 # --- running a workflow's steps here ----------------------------------------------------------------------------
+
 
 class Runner:
     """One job's steps in its own workspace: run steps in bash, uses steps by their effect, expressions by table."""
@@ -152,13 +185,23 @@ class Runner:
             env = {k: self.text(v) for k, v in (self.env | (step.get("env") or {})).items()}
             output = self.workspace.parent / f"{self.workspace.name}-output-{len(self.outputs)}"
             output.write_text("")
-            shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"] if step.get("shell") == "bash" else ["bash", "-e", "-c"]
-            proc = subprocess.run([*shell, self.text(step["run"])], cwd=self.workspace, capture_output=True, text=True,
-                                  timeout=600, env=os.environ | env | {"GITHUB_OUTPUT": str(output),
-                                                                       "GITHUB_STEP_SUMMARY": str(self.summary)})
+            shell = (
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+                if step.get("shell") == "bash"
+                else ["bash", "-e", "-c"]
+            )
+            proc = subprocess.run(
+                [*shell, self.text(step["run"])],
+                cwd=self.workspace,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=os.environ | env | {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(self.summary)},
+            )
             self.log += proc.stdout + proc.stderr
             self.outputs[step.get("id", f"step{len(self.outputs)}")] = dict(
-                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
+            )
             self.failed |= proc.returncode != 0
         return not self.failed
 
@@ -172,8 +215,11 @@ class Runner:
             root = found[0] if len(found) == 1 else Path(os.path.commonpath(found))  # upload-artifact's rule
             for path in found:
                 target = self.artifacts / given["name"] / path.relative_to(root)
-                (shutil.copytree(path, target, dirs_exist_ok=True) if path.is_dir()
-                 else (target.parent.mkdir(parents=True, exist_ok=True), shutil.copy2(path, target)))
+                (
+                    shutil.copytree(path, target, dirs_exist_ok=True)
+                    if path.is_dir()
+                    else (target.parent.mkdir(parents=True, exist_ok=True), shutil.copy2(path, target))
+                )
             return
         if action == "actions/download-artifact":
             assert given["merge-multiple"] == "true"
@@ -196,22 +242,29 @@ def team(tmp_path_factory):
     shutil.copytree(USER_REPO, repo)
     (repo / "cases" / "matrix.yaml").write_text(
         'python: "3.12"\ncurrent: "0.10.5"\nflax:\n  - {version: "0.10.5"}\n  - {version: "0.11.0"}\n'
-        "backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n        - {flax: \">=0.10.0\", expect: pass}\n")
+        'backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n        - {flax: ">=0.10.0", expect: pass}\n'
+    )
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(EXAMPLE, repo / ".github" / "workflows" / "flax-upgrade.yml")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "our cases"]):
         subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
     tool = base / "tool"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                            check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         if (ROOT / name).is_file():
             (tool / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tool / name)
     # uv and a Python 3.12 the way a runner has them: this environment's uv, the interpreter behind it
-    path = os.pathsep.join([str(Path(os.path.realpath(sys.executable)).parent), str(Path(sys.executable).parent),
-                            os.environ["PATH"]])
+    path = os.pathsep.join(
+        [str(Path(os.path.realpath(sys.executable)).parent), str(Path(sys.executable).parent), os.environ["PATH"]]
+    )
     return {"base": base, "repo": repo, "tool": tool, "path": path}
 
 
@@ -228,8 +281,13 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
     jobs = workflow["jobs"]
     artifacts = team["base"] / "artifacts"
-    common = {"inputs.pytest_args": "-m conformance", "github.token": "t", "github.server_url": "https://github.com",
-              "github.repository": "team/repo", "github.run_id": "1"}
+    common = {
+        "inputs.pytest_args": "-m conformance",
+        "github.token": "t",
+        "github.server_url": "https://github.com",
+        "github.repository": "team/repo",
+        "github.run_id": "1",
+    }
     env = workflow["env"] | {"TOOL": str(team["tool"]), "PATH": team["path"]} | SHARED
 
     listing = Runner(clone(team, "list"), artifacts, common, env)
@@ -239,8 +297,13 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     assert [job["cell"] for job in include] == ["flax-0.10.5-cpu", "flax-0.11.0-cpu"]
 
     def cell_job(job: dict) -> Runner:
-        values = common | {"matrix.cell": job["cell"], "matrix.flax": job["flax"], "matrix.backend": job["backend"],
-                           "matrix.runs-on": job["runs-on"], "needs.list.outputs.cells": cells}
+        values = common | {
+            "matrix.cell": job["cell"],
+            "matrix.flax": job["flax"],
+            "matrix.backend": job["backend"],
+            "matrix.runs-on": job["runs-on"],
+            "needs.list.outputs.cells": cells,
+        }
         runner = Runner(clone(team, job["cell"]), artifacts, values, env)
         runner.run(jobs["cell"]["steps"])
         return runner
@@ -250,9 +313,13 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     assert [r.failed for r in ran] == [False, True], ran[1].log  # 0.11.0 breaks the team's fix: that cell's job fails
     assert sorted(p.name for p in artifacts.iterdir()) == ["cell-flax-0.10.5-cpu", "cell-flax-0.11.0-cpu"]
 
-    merging = Runner(clone(team, "report"), artifacts, common | {"env.ISSUE_TITLE": workflow["env"]["ISSUE_TITLE"]}, env)
+    merging = Runner(
+        clone(team, "report"), artifacts, common | {"env.ISSUE_TITLE": workflow["env"]["ISSUE_TITLE"]}, env
+    )
     merging.run(jobs["report"]["steps"])
-    assert merging.failed and "**1 of 2 results as expected** (1 variant in 2 cells)." in merging.summary.read_text()  # the table, in the summary
+    assert (
+        merging.failed and "**1 of 2 results as expected** (1 variant in 2 cells)." in merging.summary.read_text()
+    )  # the table, in the summary
 
     # The same merge as nox's report makes of the same cells in one checkout (analysis.report, the matrix's default cells,
     # each named by the lock they were built from).
@@ -261,13 +328,16 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
     together = team["base"] / "together"
     for runner in ran:
         shutil.copytree(runner.workspace / "results" / "cells", together / "cells", dirs_exist_ok=True)
-    report.write_report([replace(c, lock=digest) for c in report.default_cells(the_matrix)], the_matrix,
-                        together / "cells", together)
+    report.write_report(
+        [replace(c, lock=digest) for c in report.default_cells(the_matrix)], the_matrix, together / "cells", together
+    )
     merged = json.loads((merging.workspace / "results" / "matrix.json").read_text())
     expected = json.loads((together / "matrix.json").read_text())
     assert merged["cells"] == expected["cells"] and merged["environments"] == expected["environments"]
     assert [(c["cell"], c["outcome"], c["as_expected"]) for c in merged["cells"]] == [
-        (f"flax-0.10.5-lock-{digest}-cpu", "passed", True), (f"flax-0.11.0-lock-{digest}-cpu", "failed", False)]
+        (f"flax-0.10.5-lock-{digest}-cpu", "passed", True),
+        (f"flax-0.11.0-lock-{digest}-cpu", "failed", False),
+    ]
 
     [issue_log] = merging.issue_logs  # the issue step ran, on a log pytest's own classes read
     failed = [r.nodeid for r in issue_log if isinstance(r, TestReport) and r.outcome == "failed"]
@@ -280,8 +350,12 @@ def test_the_action_runs_the_gate_uploads_its_results_and_fails_the_step_on_exit
     artifacts = team["base"] / "action-artifacts"
     given = {"from": "", "to": "0.11.0", "cases": "cases", "lock": "requirements.txt", "backend": "cpu"}
     values = {f"inputs.{name}": given.get(name, spec.get("default", "")) for name, spec in action["inputs"].items()}
-    runner = Runner(clone(team, "action"), artifacts, values | {"github.action_path": str(team["tool"])},
-                    {"PATH": team["path"]} | SHARED)
+    runner = Runner(
+        clone(team, "action"),
+        artifacts,
+        values | {"github.action_path": str(team["tool"])},
+        {"PATH": team["path"]} | SHARED,
+    )
     runner.run(action["runs"]["steps"])
     assert runner.outputs["gate"] == {"exit-code": "1"}, runner.log
     assert runner.failed and "the Flax upgrade breaks a variant" in runner.log

@@ -3,21 +3,22 @@
 import math
 import re
 from collections import Counter
+from datetime import UTC
 
 import pytest
-from packaging.version import Version
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.version import Version
 
-from flax_regressions.commands import cli
-from flax_regressions.render.bisect import report_lines
-from flax_regressions.catalogue import edit, reader
-from flax_regressions.running import registry, specs
-from flax_regressions.catalogue.model import MatrixError
 from flax_regressions.analysis.bisect import search
 from flax_regressions.analysis.bisect.history import analyse
 from flax_regressions.analysis.bisect.observation import Behaviour, Observation
 from flax_regressions.analysis.bisect.search import FLAKY, UNINSTALLABLE
+from flax_regressions.catalogue import edit, reader
+from flax_regressions.catalogue.model import MatrixError
+from flax_regressions.commands import cli
+from flax_regressions.render.bisect import report_lines
+from flax_regressions.running import registry, specs
 from tests.test_matrix import REPRO, write
 
 ITEMS = [f"0.{i}" for i in range(40)]
@@ -95,7 +96,7 @@ def test_one_change_costs_about_log2_n_environments(n):
     for at in (1, n // 3, n - 1):
         calls = Counter()
 
-        def probe(i):
+        def probe(i, calls=calls, at=at):
             calls[i] += 1
             return i >= at
 
@@ -150,33 +151,69 @@ cases:
 
 
 def test_stable_match_is_a_short_common_phrase_of_plain_words():
-    assert edit.stable_match([
-        "at vmap out_axes[0][0].states[0]['linear']['bias'].value, got axis spec None but output was batched on axis 0",
-    ]) == "got axis spec None but output was batched"
-    assert edit.stable_match([
-        "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/...)",
-        "Cannot mutate RngStream from a different trace level (https://flax.readthedocs.io/...)",
-    ]) == "RngStream from a different trace level"
+    assert (
+        edit.stable_match(
+            [
+                "at vmap out_axes[0][0].states[0]['linear']['bias'].value, got axis spec None but output was batched on axis 0",
+            ]
+        )
+        == "got axis spec None but output was batched"
+    )
+    assert (
+        edit.stable_match(
+            [
+                "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/...)",
+                "Cannot mutate RngStream from a different trace level (https://flax.readthedocs.io/...)",
+            ]
+        )
+        == "RngStream from a different trace level"
+    )
     assert edit.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
-        r"module 'flax\.nnx' has no attribute 'while_loop'")
-    assert edit.stable_match(["RNGs must be provided to initialize the cell carry.",
-                                     "vmap was requested to map its argument along axis 0"]) is None
+        r"module 'flax\.nnx' has no attribute 'while_loop'"
+    )
+    assert (
+        edit.stable_match(
+            [
+                "RNGs must be provided to initialize the cell carry.",
+                "vmap was requested to map its argument along axis 0",
+            ]
+        )
+        is None
+    )
 
 
 def test_rules_follow_flax_and_jax_and_keep_what_still_holds(tmp_path):
     old = reader.load(write(tmp_path, MATRIX_TEXT)).cases["demo"]["bug"]
     segments = [
         edit.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
-        edit.Segment("0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]),
+        edit.Segment(
+            "0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]
+        ),
         edit.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
         edit.Segment("0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]),
     ]
     assert edit.rules_for("bug", segments, old) == [
-        {"flax": ">=0.10.0,<0.10.1", "expect": "fail", "raises": "AttributeError", "match": r"module 'flax\.nnx' has no attribute 'x'"},
-        {"flax": ">=0.10.1,<0.11.0", "jax": "<0.6.0", "expect": "fail", "raises": "flax.errors.TraceContextError",
-         "match": "trace level", "note": "kept when the rule still holds"},
+        {
+            "flax": ">=0.10.0,<0.10.1",
+            "expect": "fail",
+            "raises": "AttributeError",
+            "match": r"module 'flax\.nnx' has no attribute 'x'",
+        },
+        {
+            "flax": ">=0.10.1,<0.11.0",
+            "jax": "<0.6.0",
+            "expect": "fail",
+            "raises": "flax.errors.TraceContextError",
+            "match": "trace level",
+            "note": "kept when the rule still holds",
+        },
         {"flax": ">=0.10.1,<0.11.0", "jax": ">=0.6.0", "expect": "pass", "note": "fixed by JAX 0.6.0, not by Flax"},
-        {"flax": ">=0.11.0", "expect": "fail", "raises": "ValueError", "match": "fold_in accepts a single key, but was given"},
+        {
+            "flax": ">=0.11.0",
+            "expect": "fail",
+            "raises": "ValueError",
+            "match": "fold_in accepts a single key, but was given",
+        },
     ]
 
 
@@ -184,16 +221,21 @@ def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
     path = write(tmp_path, MATRIX_TEXT, REPRO)
     rules = [
         {"flax": ">=0.10.0,<0.11.0", "expect": "pass"},
-        {"flax": ">=0.11.0", "expect": "fail", "raises": "ValueError", "match": "a fairly long message that is matched here",
-         "note": "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"},
+        {
+            "flax": ">=0.11.0",
+            "expect": "fail",
+            "raises": "ValueError",
+            "match": "a fairly long message that is matched here",
+            "note": "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules",
+        },
     ]
     text = edit.write(path, {("demo", "bug"): rules})
     assert path.read_text() == text
     old_lines, new_lines = MATRIX_TEXT.splitlines(), text.splitlines()
-    assert [l for l in new_lines if "#" in l] == [l for l in old_lines if "#" in l], "every comment stays, in order"
+    assert [line for line in new_lines if "#" in line] == [line for line in old_lines if "#" in line], "comments stay"
     start = old_lines.index("      bug:") + 1
-    assert new_lines[:start] == old_lines[:start] and new_lines[start + 3:] == old_lines[start + 2:]
-    assert new_lines[start:start + 3] == [
+    assert new_lines[:start] == old_lines[:start] and new_lines[start + 3 :] == old_lines[start + 2 :]
+    assert new_lines[start : start + 3] == [
         '        - {flax: ">=0.10.0,<0.11.0", expect: pass}',
         '        - {flax: ">=0.11.0", expect: fail, raises: ValueError, match: "a fairly long message that is matched here",',
         '           note: "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules"}',
@@ -213,8 +255,18 @@ def test_write_refuses_rules_that_do_not_validate(tmp_path):
 
 # --- the session's analysis, with a fake prober standing in for cell runs -----------------------------
 
-FLAX_JAX = {"0.10.0": "0.4.34", "0.10.1": "0.4.35", "0.10.2": "0.4.35", "0.10.3": "0.5.0", "0.10.4": "0.5.1",
-            "0.10.5": "0.5.3", "0.10.6": "0.6.0", "0.10.7": "0.6.2", "0.11.0": "0.7.0", "0.11.1": "0.7.0"}
+FLAX_JAX = {
+    "0.10.0": "0.4.34",
+    "0.10.1": "0.4.35",
+    "0.10.2": "0.4.35",
+    "0.10.3": "0.5.0",
+    "0.10.4": "0.5.1",
+    "0.10.5": "0.5.3",
+    "0.10.6": "0.6.0",
+    "0.10.7": "0.6.2",
+    "0.11.0": "0.7.0",
+    "0.11.1": "0.7.0",
+}
 JAX = ["0.4.34", "0.4.35", "0.5.0", "0.5.1", "0.5.2", "0.5.3", "0.6.0", "0.6.1", "0.6.2", "0.7.0"]
 
 
@@ -233,14 +285,23 @@ class FakeProber:
         if flax == "0.10.0":
             bug = fix = "fail", "AttributeError", "module 'flax.nnx' has no attribute 'while_loop'"
         else:
-            bug = ("pass", None, "") if [int(x) for x in jax.split(".")] >= [0, 6, 0] else (
-                "fail", "ValueError", "got axis spec None but output was batched on axis 0")
-            fix = ("pass", None, "") if Version(flax) < Version("0.11.0") else ("fail", "ValueError", "fold_in accepts a single key")
+            bug = (
+                ("pass", None, "")
+                if [int(x) for x in jax.split(".")] >= [0, 6, 0]
+                else ("fail", "ValueError", "got axis spec None but output was batched on axis 0")
+            )
+            fix = (
+                ("pass", None, "")
+                if Version(flax) < Version("0.11.0")
+                else ("fail", "ValueError", "fold_in accepts a single key")
+            )
         return Observation((Behaviour("bug", *bug), Behaviour("fix", *fix)))
 
 
 def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX))
+    monkeypatch.setattr(
+        registry, "releases", lambda python, package="flax": JAX if package == "jax" else list(FLAX_JAX)
+    )
     the_matrix = reader.load(write(tmp_path, MATRIX_TEXT, REPRO))
     prober, lines = FakeProber(), []
     history = analyse(the_matrix, "demo", ["bug", "fix"], list(FLAX_JAX), prober, seeds=["0.10.2"], log=lines.append)
@@ -249,15 +310,23 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
         "flax 0.10.5 (jax 0.5.3) -> 0.10.6 (jax 0.6.0): follows JAX: changes at jax 0.5.3 -> 0.6.0 with flax 0.10.5",
     ]
     assert [(s.flax_first, s.expect, s.by_jax) for s in history.segments["bug"]] == [
-        ("0.10.0", "fail", None), ("0.10.1", "fail", None), ("0.10.6", "pass", "0.6.0")]
+        ("0.10.0", "fail", None),
+        ("0.10.1", "fail", None),
+        ("0.10.6", "pass", "0.6.0"),
+    ]
     assert [c.describe() for c in history.changes["fix"]][-1] == "flax 0.10.7 (jax 0.6.2) -> 0.11.0 (jax 0.7.0): Flax"
     assert prober.calls["0.10.5", "0.6.0"] == 2, "the deciding JAX probe is confirmed like any change"
     assert all(n <= 2 for n in prober.calls.values())
     rules = edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
     assert [(r["flax"], r.get("jax"), r["expect"]) for r in rules] == [
-        (">=0.10.0,<0.10.1", None, "fail"), (">=0.10.1", "<0.6.0", "fail"), (">=0.10.1", ">=0.6.0", "pass")]
+        (">=0.10.0,<0.10.1", None, "fail"),
+        (">=0.10.1", "<0.6.0", "fail"),
+        (">=0.10.1", ">=0.6.0", "pass"),
+    ]
     text = "\n".join(report_lines(history))
-    assert "demo-bug:\n  reproduces (AttributeError: module 'flax.nnx' has no attribute 'while_loop') on 0.10.0\n" in text
+    assert (
+        "demo-bug:\n  reproduces (AttributeError: module 'flax.nnx' has no attribute 'while_loop') on 0.10.0\n" in text
+    )
     assert "does not reproduce on 0.10.6+" in text
 
 
@@ -277,20 +346,27 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkeypatch):
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from flax_regressions.core.results import CellId
 
-    published = {"flax": {"0.10.5": (datetime(2025, 3, 31, tzinfo=timezone.utc), ">=3.10")},
-                 "jax": {"0.5.3": (datetime(2025, 3, 19, tzinfo=timezone.utc), ">=3.10"),
-                         "0.6.0": (datetime(2025, 4, 16, tzinfo=timezone.utc), ">=3.10")}}
+    published = {
+        "flax": {"0.10.5": (datetime(2025, 3, 31, tzinfo=UTC), ">=3.10")},
+        "jax": {
+            "0.5.3": (datetime(2025, 3, 19, tzinfo=UTC), ">=3.10"),
+            "0.6.0": (datetime(2025, 4, 16, tzinfo=UTC), ">=3.10"),
+        },
+    }
     monkeypatch.setattr(registry, "published", lambda package="flax": published[package])
     the_matrix = reader.load(write(tmp_path, MATRIX_TEXT, REPRO))
     spec = specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.0")
     assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.6.0", "jaxlib==0.6.0"]
     assert spec.cutoff == date(2025, 4, 17), "resolved as the registry stood the day after that JAX"
     assert specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.5.3").cutoff == date(2025, 4, 1)
-    assert str(CellId("0.10.5", "cpu", "0.6.0")) == "flax-0.10.5-jax-0.6.0-cpu" and str(CellId("0.10.5", "cpu")) == "flax-0.10.5-cpu"
+    assert (
+        str(CellId("0.10.5", "cpu", "0.6.0")) == "flax-0.10.5-jax-0.6.0-cpu"
+        and str(CellId("0.10.5", "cpu")) == "flax-0.10.5-cpu"
+    )
     with pytest.raises(registry.RegistryError, match="^jax 0.6.9 is not a release on the registry$"):
         specs.spec_for(the_matrix, "0.10.5", "cpu", jax="0.6.9")
 
@@ -300,15 +376,17 @@ def test_a_jax_pin_gets_its_own_cell_and_the_cutoff_of_that_jax(tmp_path, monkey
 
 def test_a_reworded_message_is_the_same_failure_and_another_type_is_not():
     trace = Behaviour("bug", "fail", "TraceContextError", "Cannot call RngStream from a different trace level")
-    assert not trace.differs(Behaviour("bug", "fail", "TraceContextError", "Cannot mutate RngStream from a different trace level"))
+    assert not trace.differs(
+        Behaviour("bug", "fail", "TraceContextError", "Cannot mutate RngStream from a different trace level")
+    )
     assert trace.differs(Behaviour("bug", "fail", "ValueError", "Cannot call RngStream from a different trace level"))
     assert trace.differs(Behaviour("bug", "pass"))
     assert str(trace) == "bug:TraceContextError" and str(Behaviour("fix", "missing")) == "fix:missing"
 
 
 def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_path, monkeypatch):
-    from flax_regressions.core.records import Outcome, VariantRecord
     from flax_regressions.analysis.bisect import prober
+    from flax_regressions.core.records import Outcome, VariantRecord
     from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
     from flax_regressions.core.workspace import Workspace
 
@@ -321,12 +399,16 @@ def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_pat
         if flax == "0.10.0":
             return CellResult.not_run(cell, CellOutcome.ERROR, "could not install flax-0.10.0-cpu: no wheel")
         if flax == "0.9.0":
-            return CellResult.not_run(cell, CellOutcome.NOT_RUN, "could not install flax-0.9.0-cpu: registry unreachable")
+            return CellResult.not_run(
+                cell, CellOutcome.NOT_RUN, "could not install flax-0.9.0-cpu: registry unreachable"
+            )
         record = VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank should be 2")
         return CellResult(cell, versions=Versions(flax, "0.5.3", "0.5.3"), records=(record,))
 
     monkeypatch.setattr(prober.cells, "run_cell", run_cell)
-    probe = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    probe = prober.Prober(
+        Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None
+    )
     seen = probe("0.10.5")
     assert [str(b) for b in seen.behaviours] == ["bug:ValueError", "fix:missing"]
     assert seen.of("fix").message.startswith("no result; see ")
@@ -334,12 +416,16 @@ def test_a_probe_reads_the_cells_result_and_a_later_session_remembers_it(tmp_pat
     assert probe("0.10.0") == UNINSTALLABLE
     with pytest.raises(prober.BisectError, match="^could not install flax-0.9.0-cpu: registry unreachable$"):
         probe("0.9.0")
-    later = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None)
+    later = prober.Prober(
+        Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None
+    )
     assert later("0.10.5") == seen and later("0.10.0") == UNINSTALLABLE and len(runs) == 3, "answered from probes.json"
     assert later.cost["remembered"] == 2 and later.jax_of("0.10.5") == "0.5.3"
     later("0.10.5")
     assert len(runs) == 4, "a second probe of a cell in one session is a second run (the search's confirmation)"
-    fresh = prober.Prober(Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None, fresh=True)
+    fresh = prober.Prober(
+        Workspace.at(tmp_path), the_matrix, "demo", tmp_path / "bisect" / "demo", log=lambda line: None, fresh=True
+    )
     fresh("0.10.5")
     assert len(runs) == 5, "--fresh forgets the remembered runs"
 
@@ -350,19 +436,24 @@ def test_the_default_range_starts_at_the_oldest_release_the_rules_speak_of(tmp_p
 
 def test_a_measured_warning_is_written_as_a_warning_rule():
     """A watched warning is what the variant "raised" (incell.repros): --write turns it back into expect: warn."""
-    segments = [edit.Segment("0.10.0", "0.4.34", "pass"),
-                edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."])]
+    segments = [
+        edit.Segment("0.10.0", "0.4.34", "pass"),
+        edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."]),
+    ]
     assert edit.rules_for("bug", segments, []) == [
         {"flax": ">=0.10.0,<0.12.1", "expect": "pass"},
         {"flax": ">=0.12.1", "expect": "warn", "warns": "DeprecationWarning", "match": "access is now deprecated"},
     ]
     assert edit.render(edit.rules_for("bug", segments, [])[1], 8) == (
-        '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}')
+        '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}'
+    )
 
 
 def test_messages_without_a_phrase_of_plain_words_are_matched_by_their_beginning():
     """``unexpected object RngStream(`` has two plain words before its bracket: no phrase, so its beginning."""
-    segments = [edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])]
+    segments = [
+        edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])
+    ]
     rule = edit.rules_for("bug", segments, [])[0]
     assert rule["match"] == r"^unexpected object RngStream\( # RngState: 2 \(12 B\)"
     assert re.search(rule["match"], segments[0].messages[0])

@@ -9,22 +9,22 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.shared_work import ROOT, WORKSPACE
+from flax_regressions.catalogue import reader
 from flax_regressions.core.results import CellId, CellResult, Versions
 from flax_regressions.incell import cache_use, context
 from flax_regressions.running import compile_cache, harness
-from flax_regressions.catalogue import reader
+from tests.shared_work import ROOT, WORKSPACE
 
 CELL = CellId("latest", "cpu")
 
 
 def run_cell(tmp_path, name: str, cache_env: dict) -> CellResult:
     cells_dir = tmp_path / name
-    command = harness.pytest_command(sys.executable, CELL, ["-m", "conformance", "-k", "layernorm_vmap", "-q"],
-                                     WORKSPACE, cells_dir)
+    command = harness.pytest_command(
+        sys.executable, CELL, ["-m", "conformance", "-k", "layernorm_vmap", "-q"], WORKSPACE, cells_dir
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")} | {"JAX_PLATFORMS": "cpu"} | cache_env
-    proc = subprocess.run(command, cwd=harness.harness(WORKSPACE), env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(command, cwd=harness.harness(WORKSPACE), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return CellResult.load(cells_dir / f"{CELL}.json")
 
@@ -89,10 +89,14 @@ print(before, during, after)
 @pytest.mark.integration
 def test_a_bypassed_block_neither_asks_nor_fills_the_cache_and_the_cache_works_again_after_it(tmp_path):
     cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")} | {"JAX_PLATFORMS": "cpu"} | (
-        compile_cache.settings(cache, environ={}))
-    proc = subprocess.run([sys.executable, "-c", BYPASS], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+        | {"JAX_PLATFORMS": "cpu"}
+        | (compile_cache.settings(cache, environ={}))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", BYPASS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     before, during, after = map(int, proc.stdout.split())
     assert before > 0 and during == 0 and after > 0

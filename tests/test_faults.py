@@ -19,18 +19,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.shared_work import ROOT, WORKSPACE
-from flax_regressions.core.records import Outcome, VariantRecord
-from flax_regressions.core.workspace import Workspace
-from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
-from flax_regressions.incell import faults
+from flax_regressions.analysis import report
 from flax_regressions.analysis.verdict import Change, Seen, Side, Verdict
+from flax_regressions.catalogue import reader
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
+from flax_regressions.core.workspace import Workspace
+from flax_regressions.incell import faults
 from flax_regressions.render import gate as gate_markdown
 from flax_regressions.render import matrix_table
-from flax_regressions.running import cells, envs, harness, specs
-from flax_regressions.catalogue import reader
-from flax_regressions.running import registry
-from flax_regressions.analysis import report
+from flax_regressions.running import cells, envs, harness, registry, specs
+from tests.shared_work import ROOT, WORKSPACE
 from tests.test_envs import PUBLISHED
 from tests.test_matrix import GOOD, write
 
@@ -60,7 +59,9 @@ def nox_copy(tmp_path: Path, old: str = "", new: str = "") -> Path:
 
 def nox(project: Path, *args: str) -> subprocess.CompletedProcess:
     # cwd first on sys.path: the copy's flax_regressions, reading the copy's matrix.yaml
-    return subprocess.run([sys.executable, "-m", "nox", *args], cwd=project, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nox", *args], cwd=project, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.integration
@@ -75,20 +76,28 @@ def test_a_broken_matrix_stops_every_nox_session_with_one_line_and_status_2(tmp_
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("problem", "session", "message"), [
-    ("syntax", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: invalid syntax"),
-    ("not UTF-8", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: (unicode error) 'utf-8' codec"),
-    ("long id", "validate", "cases." + "x" * 300 + ": a case id names files: at most 100 bytes, not 300"),
-    ("path", "validate", "cases.repro/rnn_jit: a case id is a Python identifier"),
-    ("syntax", "report", "repro/rnn_jit.py:3: does not compile"),
-    ("syntax", "gate", "repro/rnn_jit.py:3: does not compile"),
-    ("syntax", "bugreport", "repro/rnn_jit.py:3: does not compile"),
-])
-def test_a_repro_module_that_cannot_be_read_or_named_stops_every_nox_session_with_one_line(tmp_path, problem, session,
-                                                                                            message):
+@pytest.mark.parametrize(
+    ("problem", "session", "message"),
+    [
+        ("syntax", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: invalid syntax"),
+        ("not UTF-8", "validate", "cases.rnn_jit: repro/rnn_jit.py:3: does not compile: (unicode error) 'utf-8' codec"),
+        ("long id", "validate", "cases." + "x" * 300 + ": a case id names files: at most 100 bytes, not 300"),
+        ("path", "validate", "cases.repro/rnn_jit: a case id is a Python identifier"),
+        ("syntax", "report", "repro/rnn_jit.py:3: does not compile"),
+        ("syntax", "gate", "repro/rnn_jit.py:3: does not compile"),
+        ("syntax", "bugreport", "repro/rnn_jit.py:3: does not compile"),
+    ],
+)
+def test_a_repro_module_that_cannot_be_read_or_named_stops_every_nox_session_with_one_line(
+    tmp_path, problem, session, message
+):
     """Checked with the matrix, without importing the module: every session stops before anything runs."""
-    project = nox_copy(tmp_path, *{"long id": ("\n  rnn_jit:", "\n  " + "x" * 300 + ":"),
-                                   "path": ("\n  rnn_jit:", "\n  repro/rnn_jit:")}.get(problem, ("", "")))
+    project = nox_copy(
+        tmp_path,
+        *{"long id": ("\n  rnn_jit:", "\n  " + "x" * 300 + ":"), "path": ("\n  rnn_jit:", "\n  repro/rnn_jit:")}.get(
+            problem, ("", "")
+        ),
+    )
     source = {"syntax": b'"""A title."""\n\ndef bug(:\n', "not UTF-8": b'"""A title."""\n\nCAFE = "caf\xe9"\n'}
     if problem in source:
         (project / "repro" / "rnn_jit.py").write_bytes(source[problem])
@@ -126,8 +135,14 @@ def test_validation_takes_under_a_second():
     ],
 )
 def test_bad_command_line_input_is_one_line_and_status_2(tmp_path, args, env, message):
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "flax_regressions.incell.plugin", "-p", "no:cacheprovider", *args],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ | env)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "flax_regressions.incell.plugin", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | env,
+    )
     assert run.returncode == 2
     assert one_line(run.stdout + run.stderr).endswith(message)
 
@@ -150,20 +165,36 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
 
     def runner(command, env, cwd):  # stands for pytest in the cell's environment: a cell where all went as expected
         ran.append(command[0])
-        CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=tuple(
-            VariantRecord("demo", v, Outcome.PASSED, expected="pass", as_expected=True) for v in ("bug", "fix")
-        ), run_id=run_id_of(command)).write(cells_dir / "flax-0.10.5-cpu.json")
+        CellResult(
+            CellId("0.10.5", "cpu"),
+            versions=Versions("0.10.5", "0.5.3"),
+            records=tuple(
+                VariantRecord("demo", v, Outcome.PASSED, expected="pass", as_expected=True) for v in ("bug", "fix")
+            ),
+            run_id=run_id_of(command),
+        ).write(cells_dir / "flax-0.10.5-cpu.json")
         return 0
 
     for version in ("0.10.55", "0.10.5"):
-        cells.run_cell(Workspace.at(tmp_path), the_matrix, version, "cpu", cells_dir=cells_dir, log=lambda line: None, runner=runner)
+        cells.run_cell(
+            Workspace.at(tmp_path),
+            the_matrix,
+            version,
+            "cpu",
+            cells_dir=cells_dir,
+            log=lambda line: None,
+            runner=runner,
+        )
 
     assert ran == ["/envs/flax-0.10.5-cpu/python"]
     rows = report.write_report([CellId("0.10.55", "cpu"), CellId("0.10.5", "cpu")], the_matrix, cells_dir, tmp_path)
-    reason = ("could not install flax-0.10.55-cpu: flax 0.10.55 is not a release on the registry "
-              "(nearest: 0.10.2, 0.10.5, 0.10.6)")
+    reason = (
+        "could not install flax-0.10.55-cpu: flax 0.10.55 is not a release on the registry "
+        "(nearest: 0.10.2, 0.10.5, 0.10.6)"
+    )
     assert [(str(r.cell), r.record.outcome, r.record.message) for r in rows if str(r.cell) == "flax-0.10.55-cpu"] == [
-        ("flax-0.10.55-cpu", "error", reason)] * 2
+        ("flax-0.10.55-cpu", "error", reason)
+    ] * 2
     md = matrix_table.render(rows)
     assert f"❌ error: {reason}" in md and "✅ bug absent" in md
 
@@ -172,11 +203,18 @@ def test_a_release_that_does_not_exist_is_an_error_cell_and_the_others_run(tmp_p
 def test_a_release_that_cannot_be_installed_with_its_jax_is_an_error_cell(tmp_path, monkeypatch):
     """A real uv resolution (PyPI): flax 0.10.5 requires jax >= 0.5.1, the matrix pins 0.4.1."""
     monkeypatch.setattr(registry, "published", lambda package="flax": PUBLISHED)
-    
+
     text = GOOD.replace('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "0.4.1"}')
     the_matrix = reader.load(write(tmp_path, text))
-    cell = cells.run_cell(Workspace.at(tmp_path), the_matrix, "0.10.5", "cpu", cells_dir=tmp_path / "cells", log=lambda line: None,
-                          runner=lambda command, env, cwd: pytest.fail("pytest must not run without an environment"))
+    cell = cells.run_cell(
+        Workspace.at(tmp_path),
+        the_matrix,
+        "0.10.5",
+        "cpu",
+        cells_dir=tmp_path / "cells",
+        log=lambda line: None,
+        runner=lambda command, env, cwd: pytest.fail("pytest must not run without an environment"),
+    )
     assert cell.outcome is CellOutcome.ERROR
     assert one_line(cell.reason).startswith("could not install flax-0.10.5-cpu: Because ")
     assert "jax" in cell.reason and "unsatisfiable" in cell.reason
@@ -227,8 +265,15 @@ def faulty_cell(tmp_path, monkeypatch, *extra: str) -> CellResult:
     """Run the faulty matrix as a cell, through cells.run_cell and its real pytest command, in this interpreter."""
     monkeypatch.setattr(specs, "spec_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(envs, "ensure", lambda spec, envs_dir=None, log=print: Path(sys.executable))
-    return cells.run_cell(Workspace.at(tmp_path), reader.load(FAULTY), "0.10.5", "cpu", ["--matrix", str(FAULTY), "-m", "conformance", *extra],
-                          cells_dir=tmp_path / "cells", log=lambda line: None)
+    return cells.run_cell(
+        Workspace.at(tmp_path),
+        reader.load(FAULTY),
+        "0.10.5",
+        "cpu",
+        ["--matrix", str(FAULTY), "-m", "conformance", *extra],
+        cells_dir=tmp_path / "cells",
+        log=lambda line: None,
+    )
 
 
 @pytest.mark.e2e
@@ -289,12 +334,31 @@ def start_as_a_foreground_job(command: list[str], **kwargs) -> subprocess.Popen:
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to pytest (kill, a cancelled CI job)"])
 def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp_path, how):
     cells_dir = tmp_path / "cells"
-    command = harness.pytest_command(sys.executable, CellId("0.10.5", "cpu"), [
-        "--matrix", str(FAULTY), "-m", "conformance", "-k", "not segfault and not abort", "--variant-timeout", "120",
-    ], WORKSPACE, cells_dir)
+    command = harness.pytest_command(
+        sys.executable,
+        CellId("0.10.5", "cpu"),
+        [
+            "--matrix",
+            str(FAULTY),
+            "-m",
+            "conformance",
+            "-k",
+            "not segfault and not abort",
+            "--variant-timeout",
+            "120",
+        ],
+        WORKSPACE,
+        cells_dir,
+    )
     path = cells_dir / "flax-0.10.5-cpu.json"
-    proc = start_as_a_foreground_job(command, cwd=harness.harness(WORKSPACE), start_new_session=True, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=os.environ | {"JAX_PLATFORMS": "cpu"})
+    proc = start_as_a_foreground_job(
+        command,
+        cwd=harness.harness(WORKSPACE),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ | {"JAX_PLATFORMS": "cpu"},
+    )
     try:
         deadline = time.monotonic() + 60
         while not path.exists():  # the first variant is recorded; the second one hangs
@@ -317,11 +381,13 @@ def test_an_interrupted_cell_leaves_a_readable_partial_file_and_no_processes(tmp
     cell = CellResult.load(path)
     assert cell.complete is False
     assert [(r.variant, r.outcome) for r in cell.records] == [("bug", "failed")]
-    rows = report.write_report([CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], reader.load(FAULTY), cells_dir,
-                               tmp_path)
+    rows = report.write_report(
+        [CellId("0.10.2", "cpu"), CellId("0.10.5", "cpu")], reader.load(FAULTY), cells_dir, tmp_path
+    )
     by = {(str(r.cell), r.record.variant): r for r in rows}
     assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "bug"]) == (  # right, but its run did not finish
-        "❌ unfinished: the run stopped before its property test: bug reproduces")
+        "❌ unfinished: the run stopped before its property test: bug reproduces"
+    )
     assert not by["flax-0.10.5-cpu", "bug"].as_expected
     assert matrix_table.verdict_text(by["flax-0.10.5-cpu", "fix"]) == "❌ missing: the run stopped before this variant"
     assert matrix_table.verdict_text(by["flax-0.10.2-cpu", "fix"]) == "❌ missing: no results file"
@@ -339,8 +405,15 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
     monkeypatch.setenv("UV_NO_CACHE", "1")
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")
-    spec = envs.EnvSpec(flax="0.10.5", jax="0.5.3", backend="cpu", jax_extra=None, python="3.12",
-                        cutoff=date(2025, 4, 1), tools=envs.cell_tools())
+    spec = envs.EnvSpec(
+        flax="0.10.5",
+        jax="0.5.3",
+        backend="cpu",
+        jax_extra=None,
+        python="3.12",
+        cutoff=date(2025, 4, 1),
+        tools=envs.cell_tools(),
+    )
     with pytest.raises(registry.RegistryUnreachable) as info:  # not an EnvError: it says nothing of the release
         envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)
     message = one_line(str(info.value))
@@ -351,24 +424,39 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
 def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, monkeypatch):
     the_matrix = reader.load(write(tmp_path, GOOD))
     cells_dir = tmp_path / "cells"
-    good = CellResult(CellId("latest", "cpu"), versions=Versions("0.12.12", "0.12.0.1", "0.12.0.1"),
-                      updated="2026-11-20T10:00:00+00:00",
-                      records=(VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
-                               VariantRecord("demo", "fix", Outcome.PASSED, expected="pass", as_expected=True)))
+    good = CellResult(
+        CellId("latest", "cpu"),
+        versions=Versions("0.12.12", "0.12.0.1", "0.12.0.1"),
+        updated="2026-11-20T10:00:00+00:00",
+        records=(
+            VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
+            VariantRecord("demo", "fix", Outcome.PASSED, expected="pass", as_expected=True),
+        ),
+    )
     good.write(cells_dir / "flax-latest-cpu.json")
 
     def unreachable(package="flax"):
         raise registry.RegistryUnreachable("cannot reach the package registry (https://pypi.org): timed out")
 
     monkeypatch.setattr(registry, "published", unreachable)
-    result = cells.run_cell(Workspace.at(tmp_path), the_matrix, "latest", "cpu", cells_dir=cells_dir, log=lambda _: None,
-                            runner=lambda *a: pytest.fail("nothing can run"))
-    assert result.records == good.records and CellResult.load(cells_dir / "flax-latest-cpu.json").records == good.records
+    result = cells.run_cell(
+        Workspace.at(tmp_path),
+        the_matrix,
+        "latest",
+        "cpu",
+        cells_dir=cells_dir,
+        log=lambda _: None,
+        runner=lambda *a: pytest.fail("nothing can run"),
+    )
+    assert (
+        result.records == good.records and CellResult.load(cells_dir / "flax-latest-cpu.json").records == good.records
+    )
     assert "cannot reach the package registry" in result.rerun_failed
     rows = report.write_report([CellId("latest", "cpu")], the_matrix, cells_dir, tmp_path)
     assert not any(row.as_expected for row in rows)
     assert matrix_table.verdict_text(rows[0]).startswith(
-        "❌ not run now (could not install flax-latest-cpu: cannot reach the package registry")
+        "❌ not run now (could not install flax-latest-cpu: cannot reach the package registry"
+    )
     assert matrix_table.verdict_text(rows[0]).endswith("last result, from 2026-11-20T10:00:00+00:00: bug reproduces")
 
 
@@ -378,16 +466,21 @@ def test_an_unreachable_registry_never_destroys_the_last_good_result(tmp_path, m
 def test_a_megabyte_message_is_cut_in_markdown_and_kept_whole_in_json(tmp_path):
     huge = "shapes differ: " + "[1.0 2.0 3.0]" * 80_000  # one line, about a megabyte: an array printed whole
     cells_dir = tmp_path / "cells"
-    CellResult(CellId("0.10.5", "cpu"), versions=Versions("0.10.5", "0.5.3"), records=(
-        VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
-        VariantRecord("demo", "fix", Outcome.FAILED, "ValueError", huge, "pass", as_expected=False),
-    )).write(cells_dir / "flax-0.10.5-cpu.json")
+    CellResult(
+        CellId("0.10.5", "cpu"),
+        versions=Versions("0.10.5", "0.5.3"),
+        records=(
+            VariantRecord("demo", "bug", Outcome.FAILED, "ValueError", "rank", "fail", as_expected=True),
+            VariantRecord("demo", "fix", Outcome.FAILED, "ValueError", huge, "pass", as_expected=False),
+        ),
+    ).write(cells_dir / "flax-0.10.5-cpu.json")
     rows = report.write_report([CellId("0.10.5", "cpu")], reader.load(write(tmp_path, GOOD)), cells_dir, tmp_path)
     md = matrix_table.render(rows)
     assert "❌ fix broken: ValueError: shapes differ: [1.0 2.0 3.0]" in md and len(md) < 2_000
     assert huge in (tmp_path / "matrix.json").read_text()
 
     change = Change("demo", "fix", "fix_breaks", Seen("passed"), Seen("failed", "ValueError", huge))
-    gate_md = gate_markdown.render(Verdict(Side("0.10.5", flax="0.10.5"), Side("0.11.0", flax="0.11.0"), "cpu",
-                                           (change,)))
+    gate_md = gate_markdown.render(
+        Verdict(Side("0.10.5", flax="0.10.5"), Side("0.11.0", flax="0.11.0"), "cpu", (change,))
+    )
     assert "failed: ValueError: shapes differ: [1.0 2.0 3.0]" in gate_md and len(gate_md) < 2_000

@@ -89,8 +89,11 @@ def test_a_version_no_rule_covers_is_unknown(tmp_path):
 
 
 def test_backend_condition(tmp_path):
-    text = GOOD.replace("      fix:\n        - {expect: pass}", "      fix:\n        - {backend: cpu, expect: pass}\n"
-                        "        - {backend: cuda, expect: fail, raises: RuntimeError, match: x}")
+    text = GOOD.replace(
+        "      fix:\n        - {expect: pass}",
+        "      fix:\n        - {backend: cpu, expect: pass}\n"
+        "        - {backend: cuda, expect: fail, raises: RuntimeError, match: x}",
+    )
     m = reader.load(write(tmp_path, text))
     assert m.expectation("demo", "fix", "0.10.5", "0.5.3", "cpu").expect == "pass"
     assert m.expectation("demo", "fix", "0.10.5", "0.5.3", "cuda").expect == "fail"
@@ -114,31 +117,90 @@ def test_rule_matches_type_by_name_dotted_name_or_base_and_message():
     ("old", "new", "message"),
     [
         ('current: "0.10.5"', 'current: "0.10.5"\n  bad: [', "matrix.yaml:3: YAML syntax error"),
-        ('current: "0.10.5"', 'current: "0.10.5"\n\tbad: 1',  # PyYAML's own words (libyaml's, which reads first, differ)
-         "matrix.yaml:3: YAML syntax error: found character '\\t' that cannot start any token"),
+        (
+            'current: "0.10.5"',
+            'current: "0.10.5"\n\tbad: 1',  # PyYAML's own words (libyaml's, which reads first, differ)
+            "matrix.yaml:3: YAML syntax error: found character '\\t' that cannot start any token",
+        ),
         ("backends:", "colour: blue\nbackends:", "matrix.yaml:7: colour: unknown key"),
-        ("upstream: google/flax#1", "upstream: google/flax#1\n    owner: me", "matrix.yaml:13: cases.demo.owner: unknown key"),
-        ("{expect: pass}", "{expect: pass, when: always}", "matrix.yaml:20: cases.demo.variants.fix[0].when: unknown key"),
+        (
+            "upstream: google/flax#1",
+            "upstream: google/flax#1\n    owner: me",
+            "matrix.yaml:13: cases.demo.owner: unknown key",
+        ),
+        (
+            "{expect: pass}",
+            "{expect: pass, when: always}",
+            "matrix.yaml:20: cases.demo.variants.fix[0].when: unknown key",
+        ),
         ("  demo:\n", "  other:\n", "matrix.yaml:11: cases.other: unknown case: no module repro/other.py"),
-        ("      fix:\n", "      fix_other:\n", "cases.demo.variants.fix_other: unknown variant: repro/demo.py defines no function fix_other()"),
-        ("      fix:\n        - {expect: pass}\n", "", "cases.demo.variants.fix: variant without an expectation: repro/demo.py defines fix()"),
-        ("      fix:\n        - {expect: pass}\n", "      fix: []\n", "matrix.yaml:19: cases.demo.variants.fix: no expectation"),
-        ('"<0.10.5"', '"<0.10.x5"', "matrix.yaml:15: cases.demo.variants.bug[0].flax: invalid version specifier '<0.10.x5'"),
+        (
+            "      fix:\n",
+            "      fix_other:\n",
+            "cases.demo.variants.fix_other: unknown variant: repro/demo.py defines no function fix_other()",
+        ),
+        (
+            "      fix:\n        - {expect: pass}\n",
+            "",
+            "cases.demo.variants.fix: variant without an expectation: repro/demo.py defines fix()",
+        ),
+        (
+            "      fix:\n        - {expect: pass}\n",
+            "      fix: []\n",
+            "matrix.yaml:19: cases.demo.variants.fix: no expectation",
+        ),
+        (
+            '"<0.10.5"',
+            '"<0.10.x5"',
+            "matrix.yaml:15: cases.demo.variants.bug[0].flax: invalid version specifier '<0.10.x5'",
+        ),
         ('"<0.10.5"', '"<0.10.5rc1"', "cases.demo.variants.bug[0].flax: use plain release versions"),
         ('"<0.10.5"', '">=0.11,<0.10"', "cases.demo.variants.bug[0].flax: contradictory condition '<0.10,>=0.11'"),
-        ('"<0.10.5"', '"<0.10.6"', "matrix.yaml:16: cases.demo.variants.bug[1]: contradictory conditions: rules 0 and 1 both hold for flax 0.10.5"),
-        ("{expect: pass}", "{backend: tpu, expect: pass}", "matrix.yaml:20: cases.demo.variants.fix[0].backend: unknown backend 'tpu'"),
-        ('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.2", jax: "0.5.3"}', "matrix.yaml:5: flax[1].version: duplicated version 0.10.2"),
-        ('{version: "0.10.5", jax: "0.5.3"}', '{version: "0.10.5", jax: "five"}', "matrix.yaml:5: flax[1].jax: invalid version 'five'"),
-        ("{expect: pass}", "{expect: maybe}", "matrix.yaml:20: cases.demo.variants.fix[0].expect: must be pass, fail or warn"),
+        (
+            '"<0.10.5"',
+            '"<0.10.6"',
+            "matrix.yaml:16: cases.demo.variants.bug[1]: contradictory conditions: rules 0 and 1 both hold for flax 0.10.5",
+        ),
+        (
+            "{expect: pass}",
+            "{backend: tpu, expect: pass}",
+            "matrix.yaml:20: cases.demo.variants.fix[0].backend: unknown backend 'tpu'",
+        ),
+        (
+            '{version: "0.10.5", jax: "0.5.3"}',
+            '{version: "0.10.2", jax: "0.5.3"}',
+            "matrix.yaml:5: flax[1].version: duplicated version 0.10.2",
+        ),
+        (
+            '{version: "0.10.5", jax: "0.5.3"}',
+            '{version: "0.10.5", jax: "five"}',
+            "matrix.yaml:5: flax[1].jax: invalid version 'five'",
+        ),
+        (
+            "{expect: pass}",
+            "{expect: maybe}",
+            "matrix.yaml:20: cases.demo.variants.fix[0].expect: must be pass, fail or warn",
+        ),
         ("{expect: pass}", "{expect: fail, match: x}", "cases.demo.variants.fix[0].raises: missing"),
         ("{expect: pass}", "{expect: fail, raises: Value Error, match: x}", "fix[0].raises: not an exception name"),
-        ("{expect: pass}", "{expect: fail, raises: ValueError, match: '(('}", "fix[0].match: invalid regular expression"),
+        (
+            "{expect: pass}",
+            "{expect: fail, raises: ValueError, match: '(('}",
+            "fix[0].match: invalid regular expression",
+        ),
         ("{expect: pass}", "{expect: pass, raises: ValueError}", "fix[0].raises: not with expect: pass"),
         ("{expect: pass}", "{expect: warn, match: x}", "cases.demo.variants.fix[0].warns: missing"),
         ("{expect: pass}", "{expect: warn, raises: ValueError, match: x}", "fix[0].raises: not with expect: warn"),
-        ("{expect: pass}", "{expect: warn, warns: ValueError, match: x}", "fix[0].warns: not a built-in warning category"),
-        ("{expect: pass}", "{expect: fail, warns: DeprecationWarning, match: x}", "fix[0].warns: not with expect: fail"),
+        (
+            "{expect: pass}",
+            "{expect: warn, warns: ValueError, match: x}",
+            "fix[0].warns: not a built-in warning category",
+        ),
+        (
+            "{expect: pass}",
+            "{expect: fail, warns: DeprecationWarning, match: x}",
+            "fix[0].warns: not with expect: fail",
+        ),
         ('python: "3.12"\n', "", "matrix.yaml:1: python: missing"),
     ],
 )
@@ -160,29 +222,43 @@ def test_an_unreadable_or_empty_file(tmp_path):
 
 def test_variant_functions_are_read_without_importing(tmp_path):
     path = tmp_path / "m.py"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         import flax_that_does_not_exist
         def bug(): pass
         def bug_reuse(): pass
         def fix_nnx_jit(): pass
         def helper(): pass
         def _fix(): pass
-    """))
+    """)
+    )
     assert repro_modules.variant_functions(path) == ["bug", "bug_reuse", "fix_nnx_jit"]
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        pytest.param(b"def bug():\n    pass\n\n\ndef fix(:\n    pass\n",
-                     "matrix.yaml:11: cases.demo: repro/demo.py:5: does not compile: invalid syntax", id="syntax"),
-        pytest.param(REPRO.encode() + b"\nreturn 1\n",
-                     "matrix.yaml:11: cases.demo: repro/demo.py:12: does not compile: 'return' outside function",
-                     id="compiles-not"),
-        pytest.param(b"def bug():\n    return '\xe9'\n", "matrix.yaml:11: cases.demo: repro/demo.py:2: does not compile: "
-                     "(unicode error) 'utf-8' codec can't decode byte 0xe9", id="latin-1"),
-        pytest.param(b"\xff\xfe" + REPRO.encode("utf-16-le"), "matrix.yaml:11: cases.demo: repro/demo.py: does not "
-                     "compile: source code string cannot contain null bytes", id="utf-16"),
+        pytest.param(
+            b"def bug():\n    pass\n\n\ndef fix(:\n    pass\n",
+            "matrix.yaml:11: cases.demo: repro/demo.py:5: does not compile: invalid syntax",
+            id="syntax",
+        ),
+        pytest.param(
+            REPRO.encode() + b"\nreturn 1\n",
+            "matrix.yaml:11: cases.demo: repro/demo.py:12: does not compile: 'return' outside function",
+            id="compiles-not",
+        ),
+        pytest.param(
+            b"def bug():\n    return '\xe9'\n",
+            "matrix.yaml:11: cases.demo: repro/demo.py:2: does not compile: "
+            "(unicode error) 'utf-8' codec can't decode byte 0xe9",
+            id="latin-1",
+        ),
+        pytest.param(
+            b"\xff\xfe" + REPRO.encode("utf-16-le"),
+            "matrix.yaml:11: cases.demo: repro/demo.py: does not compile: source code string cannot contain null bytes",
+            id="utf-16",
+        ),
     ],
 )
 def test_a_repro_module_that_does_not_compile_is_one_line_naming_its_file_and_line(tmp_path, source, message):
@@ -217,9 +293,13 @@ def test_a_non_ascii_case_id_is_a_case(tmp_path):
 
 
 def test_a_matrix_or_a_case_with_nothing_to_check_is_refused(tmp_path):
-    assert error_of(tmp_path, GOOD[:GOOD.index("cases:")] + "cases: {}\n") == "matrix.yaml:10: cases: no case: a matrix without cases checks nothing"
-    assert error_of(tmp_path, GOOD[:GOOD.index("    variants:")] + "    variants: {}\n", repro="") == (
-        "matrix.yaml:13: cases.demo.variants: no variant: a case without variants checks nothing")
+    assert (
+        error_of(tmp_path, GOOD[: GOOD.index("cases:")] + "cases: {}\n")
+        == "matrix.yaml:10: cases: no case: a matrix without cases checks nothing"
+    )
+    assert error_of(tmp_path, GOOD[: GOOD.index("    variants:")] + "    variants: {}\n", repro="") == (
+        "matrix.yaml:13: cases.demo.variants: no variant: a case without variants checks nothing"
+    )
 
 
 def test_the_project_matrix_is_valid():

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
+from flax_regressions.catalogue import case_dirs, reader
 from flax_regressions.core.paths import builtin_matrix
 from tests.shared_work import ROOT
-from flax_regressions.catalogue import case_dirs, reader
 from tests.test_matrix import GOOD, REPRO
 
 USER_CASES = ROOT / "tests" / "fixtures" / "user_repo" / "cases"
@@ -34,11 +34,21 @@ def test_a_standalone_matrix_runs_only_its_own_cases(tmp_path):
     assert list(merged.cases) == ["demo"] and merged.repro_dir("demo") == tmp_path / "mine" / "repro"
 
 
-@pytest.mark.parametrize("first, second, message", [
-    ("include: builtin\ncurrent: \"0.10.4\"\n", "include: builtin\ncurrent: \"0.10.2\"\n",
-     "two/matrix.yaml:2: current: not the same as in {tmp}/one/matrix.yaml"),
-    (GOOD, "include: builtin\n", "two/matrix.yaml:3: cases.demo: case id already declared in {tmp}/one/matrix.yaml"),
-])
+@pytest.mark.parametrize(
+    "first, second, message",
+    [
+        (
+            'include: builtin\ncurrent: "0.10.4"\n',
+            'include: builtin\ncurrent: "0.10.2"\n',
+            "two/matrix.yaml:2: current: not the same as in {tmp}/one/matrix.yaml",
+        ),
+        (
+            GOOD,
+            "include: builtin\n",
+            "two/matrix.yaml:3: cases.demo: case id already declared in {tmp}/one/matrix.yaml",
+        ),
+    ],
+)
 def test_two_directories_that_disagree_are_one_line_naming_both_files(tmp_path, monkeypatch, first, second, message):
     monkeypatch.chdir(tmp_path)
     cases_part = "cases:\n  demo:\n    variants:\n      bug: [{expect: pass}]\n      fix: [{expect: pass}]\n"

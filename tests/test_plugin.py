@@ -14,11 +14,11 @@ import textwrap
 import pytest
 from packaging.specifiers import SpecifierSet
 
+from flax_regressions.catalogue.rules import Rule
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId, CellResult
 from flax_regressions.incell import recorder
 from flax_regressions.incell.repros import ReproImportError, run_variant
-from flax_regressions.catalogue.rules import Rule
 
 pytest_plugins = ["pytester"]
 
@@ -73,8 +73,17 @@ def run(pytester, rules: str, *args, modules: dict[str, str] | None = None, case
     (pytester.path / "matrix.yaml").write_text(MATRIX.format(rules=textwrap.indent(rules, " " * 6)) + cases)
     pytester.makepyfile(test_cases=TEST_FILE)
     return pytester.runpytest_subprocess(
-        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
-        "--results-file", str(pytester.path / "cell.json"), "-rxXf", "-vv", *args,
+        "-p",
+        "flax_regressions.incell.plugin",
+        "--matrix",
+        str(pytester.path / "matrix.yaml"),
+        "--backend",
+        "cpu",
+        "--results-file",
+        str(pytester.path / "cell.json"),
+        "-rxXf",
+        "-vv",
+        *args,
     )
 
 
@@ -130,8 +139,10 @@ def test_an_expected_failure_shows_the_variants_traceback_under_runxfail_only(py
 
 @pytest.mark.integration
 def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
-    rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError, match: "rank 0"}]',
-                             'bug: [{expect: fail, raises: ValueError, match: "keyword arguments"}]')
+    rules = EXPECTED.replace(
+        'bug: [{expect: fail, raises: ValueError, match: "rank 0"}]',
+        'bug: [{expect: fail, raises: ValueError, match: "keyword arguments"}]',
+    )
     result = run(pytester, rules, "-k", "demo-bug and not gone")
     result.assert_outcomes(failed=1)
     assert "ValueError: vmap was requested" in result.stdout.str()
@@ -139,7 +150,7 @@ def test_a_failure_with_another_message_is_not_the_expected_bug(pytester):
 
 @pytest.mark.integration
 def test_a_failure_of_another_type_is_not_the_expected_bug(pytester):
-    rules = EXPECTED.replace('bug: [{expect: fail, raises: ValueError', 'bug: [{expect: fail, raises: TypeError')
+    rules = EXPECTED.replace("bug: [{expect: fail, raises: ValueError", "bug: [{expect: fail, raises: TypeError")
     result = run(pytester, rules, "-k", "demo-bug and not gone")
     result.assert_outcomes(failed=1)
 
@@ -207,8 +218,9 @@ def test_a_repro_that_fails_at_import_shows_its_own_error_every_time(tmp_path):
     for variant in ("bug", "fix", "bug"):
         with pytest.raises(ReproImportError) as info:
             run_variant(tmp_path, "breaks", variant)
-        assert str(info.value) == ("repro/breaks.py:4: import failed: ModuleNotFoundError: "
-                                   "No module named 'flax_regressions_no_such_package'")
+        assert str(info.value) == (
+            "repro/breaks.py:4: import failed: ModuleNotFoundError: No module named 'flax_regressions_no_such_package'"
+        )
         assert "repro_breaks" not in sys.modules
 
 
@@ -227,14 +239,14 @@ def test_a_repro_module_edited_to_the_same_size_within_the_second_runs_as_edited
     assert seen == ["cell 3 differs", "cell 4 differs"]
 
 
-WARNS = '''\
+WARNS = """\
 import warnings
 
 
 def bug():
     warnings.warn("'.value' access is now deprecated", DeprecationWarning)
     return 42
-'''
+"""
 
 
 def test_a_watched_warning_is_what_the_variant_raised_and_an_unwatched_one_is_not(tmp_path):
@@ -252,8 +264,14 @@ def test_a_watched_warning_is_what_the_variant_raised_and_an_unwatched_one_is_no
 def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_the_rest_runs(pytester):
     """What validation cannot see without importing (a package missing from the cell): the case's variants are
     errors naming the real import error, one line each, and the other cases run."""
-    result = run(pytester, EXPECTED, modules={"breaks": BREAKS_AT_IMPORT}, cases=(
-        '  breaks:\n    variants:\n      bug: [{expect: fail, raises: ValueError, match: "x"}]\n      fix: [{expect: pass}]\n'))
+    result = run(
+        pytester,
+        EXPECTED,
+        modules={"breaks": BREAKS_AT_IMPORT},
+        cases=(
+            '  breaks:\n    variants:\n      bug: [{expect: fail, raises: ValueError, match: "x"}]\n      fix: [{expect: pass}]\n'
+        ),
+    )
     result.assert_outcomes(passed=1, xfailed=1, failed=4)
     error = "repro/breaks.py:4: import failed: ModuleNotFoundError: No module named 'flax_regressions_no_such_package'"
     lines, cell = result.stdout.lines, CellResult.load(pytester.path / "cell.json")
@@ -266,11 +284,17 @@ def test_a_module_that_fails_at_import_is_one_line_for_each_of_its_variants_and_
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("source", "message"), [
-    pytest.param("def bug(:\n", "repro/demo.py:1: does not compile: invalid syntax", id="syntax"),
-    pytest.param(REPRO.replace("def fix():\n    pass", "def fix():\n    pass\nreturn"),
-                 "does not compile: 'return' outside function", id="compiles-not"),
-])
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param("def bug(:\n", "repro/demo.py:1: does not compile: invalid syntax", id="syntax"),
+        pytest.param(
+            REPRO.replace("def fix():\n    pass", "def fix():\n    pass\nreturn"),
+            "does not compile: 'return' outside function",
+            id="compiles-not",
+        ),
+    ],
+)
 def test_a_repro_module_that_does_not_compile_stops_the_run_with_one_line(pytester, source, message):
     result = run(pytester, EXPECTED, modules={"demo": source})
     assert result.ret == 2
@@ -285,8 +309,17 @@ def test_a_narrowed_run_merges_into_the_cells_file_and_an_empty_one_keeps_it(pyt
     (pytester.path / "repro" / "demo.py").write_text(REPRO.replace("cell 3 differs", "cell 4 differs"))
 
     narrowed = pytester.runpytest_subprocess(
-        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
-        "--results-file", str(pytester.path / "cell.json"), "-k", "fix_broken")
+        "-p",
+        "flax_regressions.incell.plugin",
+        "--matrix",
+        str(pytester.path / "matrix.yaml"),
+        "--backend",
+        "cpu",
+        "--results-file",
+        str(pytester.path / "cell.json"),
+        "-k",
+        "fix_broken",
+    )
     narrowed.assert_outcomes(failed=1)
     merged = CellResult.load(pytester.path / "cell.json")
     assert [r.variant for r in merged.records] == [r.variant for r in whole.records]  # nothing lost
@@ -296,7 +329,16 @@ def test_a_narrowed_run_merges_into_the_cells_file_and_an_empty_one_keeps_it(pyt
 
     before = (pytester.path / "cell.json").read_text()
     nothing = pytester.runpytest_subprocess(
-        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
-        "--results-file", str(pytester.path / "cell.json"), "-k", "nosuchthing")
+        "-p",
+        "flax_regressions.incell.plugin",
+        "--matrix",
+        str(pytester.path / "matrix.yaml"),
+        "--backend",
+        "cpu",
+        "--results-file",
+        str(pytester.path / "cell.json"),
+        "-k",
+        "nosuchthing",
+    )
     assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert (pytester.path / "cell.json").read_text() == before

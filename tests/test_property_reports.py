@@ -104,8 +104,19 @@ def run(pytester, *args, case: str = "demo"):
     (pytester.path / "matrix.yaml").write_text(text)
     pytester.makepyfile(test_cases=CONFORMANCE, test_properties=PROPERTIES)
     return pytester.runpytest_subprocess(
-        "-p", "flax_regressions.incell.plugin", "--matrix", str(pytester.path / "matrix.yaml"), "--backend", "cpu",
-        "--results-file", str(pytester.path / "cell.json"), "-p", "no:cacheprovider", "-rs", "-vv", *args,
+        "-p",
+        "flax_regressions.incell.plugin",
+        "--matrix",
+        str(pytester.path / "matrix.yaml"),
+        "--backend",
+        "cpu",
+        "--results-file",
+        str(pytester.path / "cell.json"),
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "-vv",
+        *args,
     )
 
 
@@ -147,8 +158,12 @@ def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
     assert cell.records == ()  # property tests never stand in for a variant's conformance record
     props = {p.variant: p for p in cell.properties}
     assert {v: p.outcome for v, p in props.items()} == {
-        "bug": "passed", "bug_gone_for_big": "failed", "bug_other_for_big": "failed", "fix": "passed",
-        "fix_broken_for_big": "failed", "fix_unknown": "skipped",
+        "bug": "passed",
+        "bug_gone_for_big": "failed",
+        "bug_other_for_big": "failed",
+        "fix": "passed",
+        "fix_broken_for_big": "failed",
+        "fix_unknown": "skipped",
     }
     assert props["fix_broken_for_big"].message == "AssertionError: cell 2 differs from the reference"
     assert props["fix_broken_for_big"].reproduce == broken
@@ -156,8 +171,9 @@ def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
 
 @pytest.mark.integration
 def test_thorough_draws_every_value_of_a_small_set(pytester):
-    result = run(pytester, "test_properties.py", "-k", "demo-fix and not broken and not unknown",
-                 "--hypothesis-profile=thorough")
+    result = run(
+        pytester, "test_properties.py", "-k", "demo-fix and not broken and not unknown", "--hypothesis-profile=thorough"
+    )
     result.assert_outcomes(passed=1)
     assert sorted(set(calls(pytester))) == [1, 2, 3, 4, 5, 6]
 

@@ -5,15 +5,15 @@ import time
 
 import pytest
 
+from flax_regressions.analysis import report
+from flax_regressions.analysis import sweep as sweep_tool
+from flax_regressions.catalogue import reader
 from flax_regressions.core import files
 from flax_regressions.core.merged import Row
 from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
 from flax_regressions.core.results import CellId, CellOutcome, CellResult, Versions
-from flax_regressions.render import matrix_table
-from flax_regressions.catalogue import reader
-from flax_regressions.analysis import report
-from flax_regressions.analysis import sweep as sweep_tool
 from flax_regressions.core.workspace import Workspace
+from flax_regressions.render import matrix_table
 from tests.test_matrix import write
 
 
@@ -23,12 +23,19 @@ def the_matrix(tmp_path):
 
 
 def ran(cell, flax, rows, complete=True, properties=()):
-    return CellResult(CellId.parse(cell), versions=Versions(flax, "0.5.3", "0.5.3"), complete=complete,
-                      records=tuple(rows), properties=tuple(properties))
+    return CellResult(
+        CellId.parse(cell),
+        versions=Versions(flax, "0.5.3", "0.5.3"),
+        complete=complete,
+        records=tuple(rows),
+        properties=tuple(properties),
+    )
 
 
 def row(variant, outcome, expected, ok, exception=None, message=None):
-    return VariantRecord("demo", variant, Outcome(outcome), exception, message, expected, as_expected=ok, duration_s=0.1)
+    return VariantRecord(
+        "demo", variant, Outcome(outcome), exception, message, expected, as_expected=ok, duration_s=0.1
+    )
 
 
 def cells(*names):
@@ -37,12 +44,17 @@ def cells(*names):
 
 def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
     cells_dir = tmp_path / "cells"
-    ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
-                                       row("fix", "passed", "pass", True)]).write(cells_dir / "flax-0.10.5-cpu.json")
-    ran("flax-latest-cpu", "0.12.12", [row("bug", "passed", "fail", False)],
-        complete=False).write(cells_dir / "flax-latest-cpu.json")
-    CellResult.not_run(CellId("0.10.55", "cpu"), CellOutcome.ERROR,
-                       "flax 0.10.55 is not a release").write(cells_dir / "flax-0.10.55-cpu.json")
+    ran(
+        "flax-0.10.5-cpu",
+        "0.10.5",
+        [row("bug", "failed", "fail", True, "ValueError", "rank"), row("fix", "passed", "pass", True)],
+    ).write(cells_dir / "flax-0.10.5-cpu.json")
+    ran("flax-latest-cpu", "0.12.12", [row("bug", "passed", "fail", False)], complete=False).write(
+        cells_dir / "flax-latest-cpu.json"
+    )
+    CellResult.not_run(CellId("0.10.55", "cpu"), CellOutcome.ERROR, "flax 0.10.55 is not a release").write(
+        cells_dir / "flax-0.10.55-cpu.json"
+    )
     (cells_dir / "flax-0.10.4-cpu.json").write_text('{"cell": "flax-0.10.4-cpu", "resu')  # torn by hand
 
     wanted = cells("flax-0.10.2-cpu", "flax-0.10.4-cpu", "flax-0.10.5-cpu", "flax-latest-cpu")
@@ -60,8 +72,20 @@ def test_rows_cover_every_wanted_cell_and_variant(tmp_path, the_matrix):
 
     saved = json.loads((tmp_path / "matrix.json").read_text())
     assert set(saved) == {"run", "environments", "cells"}
-    assert {"case", "variant", "flax", "jax", "jaxlib", "backend", "outcome", "exception", "message", "expected",
-            "as_expected", "duration_s"} <= set(saved["cells"][0])
+    assert {
+        "case",
+        "variant",
+        "flax",
+        "jax",
+        "jaxlib",
+        "backend",
+        "outcome",
+        "exception",
+        "message",
+        "expected",
+        "as_expected",
+        "duration_s",
+    } <= set(saved["cells"][0])
     md = matrix_table.render(rows)
     assert md.startswith("| case | variant | flax 0.10.2 · cpu")
     assert "✅ bug reproduces" in md and "✅ fix works" in md and "❌ bug gone: update matrix.yaml" in md
@@ -111,13 +135,22 @@ def test_an_atomic_write_never_leaves_a_torn_file(tmp_path, monkeypatch):
 
 def test_a_property_failure_makes_an_as_expected_variant_not_as_expected(tmp_path, the_matrix):
     properties = [
-        PropertyRecord("demo", "fix", Outcome.FAILED, "AssertionError: layer 2 differs",
-                       "python -c 'import demo; demo.fix(n=2)'", 1.0),
+        PropertyRecord(
+            "demo",
+            "fix",
+            Outcome.FAILED,
+            "AssertionError: layer 2 differs",
+            "python -c 'import demo; demo.fix(n=2)'",
+            1.0,
+        ),
         PropertyRecord("demo", "bug", Outcome.PASSED, None, None, 1.0),
     ]
-    ran("flax-0.10.5-cpu", "0.10.5", [row("bug", "failed", "fail", True, "ValueError", "rank"),
-                                       row("fix", "passed", "pass", True)],
-        properties=properties).write(tmp_path / "cells" / "flax-0.10.5-cpu.json")
+    ran(
+        "flax-0.10.5-cpu",
+        "0.10.5",
+        [row("bug", "failed", "fail", True, "ValueError", "rank"), row("fix", "passed", "pass", True)],
+        properties=properties,
+    ).write(tmp_path / "cells" / "flax-0.10.5-cpu.json")
     rows = report.write_report(cells("flax-0.10.5-cpu"), the_matrix, tmp_path / "cells", tmp_path)
     by = {r.record.variant: r for r in rows}
 
@@ -125,23 +158,36 @@ def test_a_property_failure_makes_an_as_expected_variant_not_as_expected(tmp_pat
     assert by["fix"].as_expected is False
     assert by["fix"].reproduce == "python -c 'import demo; demo.fix(n=2)'"
     assert matrix_table.summary_lines(rows) == [
-        "demo-fix on flax 0.10.5 (cpu): ❌ fails over generated sizes: AssertionError: layer 2 differs"]
+        "demo-fix on flax 0.10.5 (cpu): ❌ fails over generated sizes: AssertionError: layer 2 differs"
+    ]
 
 
-@pytest.mark.parametrize("text, why", [
-    ("[]", "not a results file of schema 1 (found a JSON list)"),
-    ("null", "not a results file of schema 1 (found a JSON NoneType)"),
-    ('"a string"', "not a results file of schema 1 (found a JSON str)"),
-    ('{"schema": 2, "cell": "flax-0.10.5-cpu"}', "not a results file of schema 1 (found schema 2)"),
-    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": null}',
-     "'results' is NoneType, not list"),
-    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": [{"case": "demo"}]}',
-     "results[0]: no 'variant'"),
-    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true,'
-     ' "results": [{"case": "demo", "variant": "bug", "status": "xfail"}]}', "results[0]: no 'outcome'"),
-    ('{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": "yes", "results": []}',
-     "'complete' is str, not bool"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[]", "not a results file of schema 1 (found a JSON list)"),
+        ("null", "not a results file of schema 1 (found a JSON NoneType)"),
+        ('"a string"', "not a results file of schema 1 (found a JSON str)"),
+        ('{"schema": 2, "cell": "flax-0.10.5-cpu"}', "not a results file of schema 1 (found schema 2)"),
+        (
+            '{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": null}',
+            "'results' is NoneType, not list",
+        ),
+        (
+            '{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true, "results": [{"case": "demo"}]}',
+            "results[0]: no 'variant'",
+        ),
+        (
+            '{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": true,'
+            ' "results": [{"case": "demo", "variant": "bug", "status": "xfail"}]}',
+            "results[0]: no 'outcome'",
+        ),
+        (
+            '{"cell": "flax-0.10.5-cpu", "cell_outcome": "ran", "complete": "yes", "results": []}',
+            "'complete' is str, not bool",
+        ),
+    ],
+)
 def test_a_results_file_the_report_cannot_use_is_one_row_saying_why(tmp_path, the_matrix, text, why):
     cells_dir = tmp_path / "cells"
     cells_dir.mkdir()
@@ -162,8 +208,11 @@ def test_the_sweep_runs_cells_side_by_side_and_resume_keeps_the_finished_ones(tm
         most[0] = max(most[0], len(running))
         time.sleep(0.2)
         running.discard(version)
-        ran(f"flax-{version}-cpu", version, [row("bug", "failed", "fail", True, "ValueError", "rank"),
-                                             row("fix", "passed", "pass", True)]).write(cells_dir / f"flax-{version}-cpu.json")
+        ran(
+            f"flax-{version}-cpu",
+            version,
+            [row("bug", "failed", "fail", True, "ValueError", "rank"), row("fix", "passed", "pass", True)],
+        ).write(cells_dir / f"flax-{version}-cpu.json")
 
     monkeypatch.setattr(sweep_tool.cells, "run_cell", run_cell)
     workspace = Workspace.at(tmp_path)

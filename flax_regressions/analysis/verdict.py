@@ -62,8 +62,15 @@ class Change:
         return self.change in BREAKING
 
     def to_json(self) -> dict[str, Any]:
-        out = {"case": self.case, "variant": self.variant, "kind": kind(self.variant), "change": self.change,
-               "breaking": self.breaking, "before": self.before.to_json(), "after": self.after.to_json()}
+        out = {
+            "case": self.case,
+            "variant": self.variant,
+            "kind": kind(self.variant),
+            "change": self.change,
+            "breaking": self.breaking,
+            "before": self.before.to_json(),
+            "after": self.after.to_json(),
+        }
         if self.change == "bug_gone":
             out["droppable"] = list(self.droppable)
         if self.breaking:
@@ -98,8 +105,15 @@ class Side:
     def to_json(self) -> dict[str, Any]:
         if self.cell is None:
             return {"requested": self.requested}
-        return {"requested": self.requested, "cell": self.cell, "flax": self.flax, "jax": self.jax,
-                "jaxlib": self.jaxlib, "python": self.python, "platform": self.platform}
+        return {
+            "requested": self.requested,
+            "cell": self.cell,
+            "flax": self.flax,
+            "jax": self.jax,
+            "jaxlib": self.jaxlib,
+            "python": self.python,
+            "platform": self.platform,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,8 +133,15 @@ class Verdict:
     lock: str | None = None
 
     @classmethod
-    def error(cls, reason: str, before: str | None, after: str | None, backend: str, when: str | None = None,
-              lock: str | None = None) -> Verdict:
+    def error(
+        cls,
+        reason: str,
+        before: str | None,
+        after: str | None,
+        backend: str,
+        when: str | None = None,
+        lock: str | None = None,
+    ) -> Verdict:
         return cls(Side(before), Side(after), backend, reason=reason, when=when, lock=lock)
 
     @property
@@ -143,11 +164,20 @@ class Verdict:
         return bool(self.before.flax) and self.before.flax == self.after.flax and self.before.jax != self.after.jax
 
     def to_json(self) -> dict[str, Any]:
-        out = {"exit_code": self.exit_code, "verdict": self.word, "reason": self.reason,
-               "breaking": len(self.breaking), "changes": [c.to_json() for c in self.changes],
-               "unchanged": list(self.unchanged), "not_compared": list(self.not_compared),
-               "from": self.before.to_json(), "to": self.after.to_json(), "backend": self.backend, "when": self.when,
-               "lock": self.lock}
+        out = {
+            "exit_code": self.exit_code,
+            "verdict": self.word,
+            "reason": self.reason,
+            "breaking": len(self.breaking),
+            "changes": [c.to_json() for c in self.changes],
+            "unchanged": list(self.unchanged),
+            "not_compared": list(self.not_compared),
+            "from": self.before.to_json(),
+            "to": self.after.to_json(),
+            "backend": self.backend,
+            "when": self.when,
+            "lock": self.lock,
+        }
         if self.mixed is not None:
             out["mixed"] = self.mixed.to_json()
         if self.cause_note is not None:
@@ -162,8 +192,11 @@ def classify(variant: str, before: VariantRecord, after: VariantRecord) -> str |
         return "bug_appears" if is_bug(variant) else "fix_breaks"
     if was in NOT_WORKING and now is Outcome.PASSED:
         return "bug_gone" if is_bug(variant) else "fix_works"
-    if was is not Outcome.PASSED and now is not Outcome.PASSED and (
-            was is not now or not before.failure.same_as(after.failure)):
+    if (
+        was is not Outcome.PASSED
+        and now is not Outcome.PASSED
+        and (was is not now or not before.failure.same_as(after.failure))
+    ):
         return "error_changes"
     return None
 
@@ -202,8 +235,9 @@ def compare(before: CellResult, after: CellResult, backend: str = "cpu") -> Verd
             continue
         droppable = _droppable(case, new) if change == "bug_gone" else ()
         changes.append(Change(case, variant, change, Seen.of(a), Seen.of(b), droppable))
-    return Verdict(Side.of(before, None), Side.of(after, None), backend, tuple(changes), tuple(unchanged),
-                   tuple(not_compared))
+    return Verdict(
+        Side.of(before, None), Side.of(after, None), backend, tuple(changes), tuple(unchanged), tuple(not_compared)
+    )
 
 
 def _droppable(case: str, after: dict[tuple[str, str], VariantRecord]) -> tuple[str, ...]:

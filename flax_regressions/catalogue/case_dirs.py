@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from flax_regressions.core.paths import builtin_matrix
 from flax_regressions.catalogue import reader
 from flax_regressions.catalogue.model import Matrix, MatrixError
 from flax_regressions.catalogue.yaml_nodes import compose
+from flax_regressions.core.paths import builtin_matrix
 
 
 def load(directories: Sequence[Path] = (), builtin_file: Path | None = None) -> Matrix:
@@ -44,7 +44,9 @@ def load(directories: Sequence[Path] = (), builtin_file: Path | None = None) -> 
 
 def includes_builtin(one: reader.Reader, root) -> bool:
     """Whether the file says ``include: builtin`` (the one catalogue there is to include)."""
-    node = next((v for k, v in root.value if k.value == "include"), None) if isinstance(root, yaml.MappingNode) else None
+    node = (
+        next((v for k, v in root.value if k.value == "include"), None) if isinstance(root, yaml.MappingNode) else None
+    )
     if node is not None and one.scalar(node, "include") != "builtin":
         one.fail(node, "include", f"the only catalogue to include is builtin, not {node.value!r}")
     return node is not None
@@ -60,17 +62,29 @@ def merge(read: list[tuple[reader.Reader, Matrix]], builtin: Matrix | None, dire
         for key, line in one.given.items():
             value = getattr(part, key)
             if key in settings and settings[key][0] != value:
-                raise MatrixError(one.path, line, key, f"not the same as in {settings[key][1]} (give it once, "
-                                                       "or the same in every --cases matrix)", one.shown)
+                raise MatrixError(
+                    one.path,
+                    line,
+                    key,
+                    f"not the same as in {settings[key][1]} (give it once, or the same in every --cases matrix)",
+                    one.shown,
+                )
             settings.setdefault(key, (value, one.shown))
         for case in part.cases:
             if case in cases:
                 other = _shown(declared_in[case], read)
-                raise MatrixError(one.path, one.case_lines[case], f"cases.{case}",
-                                  f"case id already declared in {other}", one.shown)
-            cases[case], upstream[case], declared_in[case] = part.cases[case], part.upstream[case], part.declared_in[case]
+                raise MatrixError(
+                    one.path, one.case_lines[case], f"cases.{case}", f"case id already declared in {other}", one.shown
+                )
+            cases[case], upstream[case], declared_in[case] = (
+                part.cases[case],
+                part.upstream[case],
+                part.declared_in[case],
+            )
     first = read[0][1]  # a setting nobody gives is the built-in one, which every part was read with
-    python, current, flax, backends = (settings[key][0] if key in settings else getattr(first, key) for key in reader.SETTINGS)
+    python, current, flax, backends = (
+        settings[key][0] if key in settings else getattr(first, key) for key in reader.SETTINGS
+    )
     return Matrix(python, current, flax, backends, cases, upstream, declared_in, directories)
 
 

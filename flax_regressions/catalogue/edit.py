@@ -20,10 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from flax_regressions.core.failure import common_phrase, normalized
-from flax_regressions.core.variant import is_bug
 from flax_regressions.catalogue import reader
 from flax_regressions.catalogue.rules import Rule, builtin_warning
+from flax_regressions.core.failure import common_phrase, normalized
+from flax_regressions.core.variant import is_bug
 
 LINE_WIDTH = 120
 
@@ -84,17 +84,25 @@ def rules_for(variant: str, segments: list[Segment], old: list[Rule], backend: s
     return rules
 
 
-def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, old: list[Rule],
-          backend: str) -> dict:
+def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, old: list[Rule], backend: str) -> dict:
     if segment.expect not in ("pass", "fail"):
-        raise ValueError(f"{variant} on flax {segment.flax_first}: {segment.expect} is not an expectation "
-                         f"(pass or fail); rerun or fix the harness first")
+        raise ValueError(
+            f"{variant} on flax {segment.flax_first}: {segment.expect} is not an expectation "
+            f"(pass or fail); rerun or fix the harness first"
+        )
     # a warning the cell raised (a watched category, catalogue.rules) is written as the warning rule it was measured by
     expect = "warn" if segment.expect == "fail" and builtin_warning(segment.exception) else segment.expect
     rule = {"flax": flax_spec, "jax": jax_spec, "expect": expect}
-    before = next((r for r in old if r.applies(segment.flax_first, segment.jax_seen, backend)
-                   and r.expect == expect
-                   and (r.raises or "").rsplit(".", 1)[-1] == (segment.exception or "")), None)
+    before = next(
+        (
+            r
+            for r in old
+            if r.applies(segment.flax_first, segment.jax_seen, backend)
+            and r.expect == expect
+            and (r.raises or "").rsplit(".", 1)[-1] == (segment.exception or "")
+        ),
+        None,
+    )
     if segment.expect == "fail":
         rule["warns" if expect == "warn" else "raises"] = before.raises if before else segment.exception
         keep = before and all(re.search(before.match, m) for m in segment.messages)
@@ -109,6 +117,7 @@ def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, 
 
 def render(rule: dict, indent: int) -> str:
     """One rule as matrix.yaml writes it: a flow mapping on a line, the note on the next when too long."""
+
     def value(key, v):
         return v if key in ("expect", "raises", "warns") else json.dumps(v, ensure_ascii=False)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from flax_regressions.core.errors import Error
 from flax_regressions.catalogue.rules import Rule
+from flax_regressions.core.errors import Error
 
 
 class MatrixError(Error):
@@ -65,6 +65,12 @@ class Matrix:
     def oldest_release(self) -> str | None:
         """Where bisect and sweep start by default: the oldest release the expectations speak of (the lowest
         lower bound of any flax rule); None when no rule has one (the caller starts at the registry's oldest)."""
-        bounds = [Version(s.version) for variants in self.cases.values() for rules in variants.values()
-                  for rule in rules for s in rule.flax if s.operator in (">=", "==", "~=")]
+        bounds = [
+            Version(s.version)
+            for variants in self.cases.values()
+            for rules in variants.values()
+            for rule in rules
+            for s in rule.flax
+            if s.operator in (">=", "==", "~=")
+        ]
         return str(min(bounds)) if bounds else None

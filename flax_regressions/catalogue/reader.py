@@ -14,12 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from flax_regressions.core import variant as variant_name
-from flax_regressions.core.paths import builtin_matrix
 from flax_regressions.catalogue import repro_modules
 from flax_regressions.catalogue.model import FlaxVersion, Matrix, MatrixError
 from flax_regressions.catalogue.rules import Rule, builtin_warning, probe_versions, satisfies
 from flax_regressions.catalogue.yaml_nodes import NodeReader, compose
+from flax_regressions.core import variant as variant_name
+from flax_regressions.core.paths import builtin_matrix
 
 SETTINGS = ("python", "current", "flax", "backends")  # a --cases matrix may take these from the built-in one
 TOP_KEYS = {"include", *SETTINGS, "cases"}
@@ -73,7 +73,9 @@ class Reader(NodeReader):
     def backends(self, node) -> dict[str, dict]:
         backends = {}
         for name, backend in self.mapping(node, "backends").items():
-            settings = self.mapping(backend, f"backends.{name}", BACKEND_KEYS) if isinstance(backend, yaml.MappingNode) else {}
+            settings = (
+                self.mapping(backend, f"backends.{name}", BACKEND_KEYS) if isinstance(backend, yaml.MappingNode) else {}
+            )
             backends[name] = {k: self.scalar(v, f"backends.{name}.{k}") for k, v in settings.items()}
         if "cpu" not in backends:
             self.fail(node, "backends", "the cpu backend is required")
@@ -124,18 +126,25 @@ class Reader(NodeReader):
             self.fail(fields["expect"], f"{where}.expect", f"must be pass, fail or warn, not {expect!r}")
         backend = self.scalar(fields["backend"], f"{where}.backend") if "backend" in fields else None
         if backend is not None and backend not in backends:
-            self.fail(fields["backend"], f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(backends)})")
+            self.fail(
+                fields["backend"], f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(backends)})"
+            )
         named = EXPECTED_KEY.get(expect)  # None for pass
         allowed = {named, "match"} if named else set()
         for key in ("raises", "warns", "match"):
             if key in fields and key not in allowed:
-                self.fail(fields[key], f"{where}.{key}",
-                          f"not with expect: {expect} (fail takes raises and match, warn takes warns and match)")
+                self.fail(
+                    fields[key],
+                    f"{where}.{key}",
+                    f"not with expect: {expect} (fail takes raises and match, warn takes warns and match)",
+                )
         raises = match = None
         if named:
             for key in (named, "match"):
                 if key not in fields:
-                    self.fail(node, f"{where}.{key}", f"missing: an expected {expect} names its {named} and its message")
+                    self.fail(
+                        node, f"{where}.{key}", f"missing: an expected {expect} names its {named} and its message"
+                    )
             raises = self.scalar(fields[named], f"{where}.{named}")
             if not EXCEPTION_NAME.match(raises):
                 self.fail(fields[named], f"{where}.{named}", f"not an exception name: {raises!r}")
@@ -159,7 +168,9 @@ class Reader(NodeReader):
         for key in ("flax", "jax"):
             spec = getattr(rule, key)
             if not any(satisfies(v, spec) for v in probe_versions([spec])):
-                self.fail(fields[key], f"{where}.{key}", f"contradictory condition {str(spec)!r}: no version satisfies it")
+                self.fail(
+                    fields[key], f"{where}.{key}", f"contradictory condition {str(spec)!r}: no version satisfies it"
+                )
         return rule
 
     def check_disjoint(self, node, where: str, rules: list[Rule]) -> None:
@@ -196,7 +207,15 @@ class Reader(NodeReader):
             variant_nodes = dict((k.value, k) for k, _ in self.mapping(value_node, f"cases.{case}")["variants"].value)
             for variant in variants:
                 if variant not in defined:
-                    self.fail(variant_nodes[variant], f"cases.{case}.variants.{variant}", f"unknown variant: repro/{case}.py defines no function {variant}()")
+                    self.fail(
+                        variant_nodes[variant],
+                        f"cases.{case}.variants.{variant}",
+                        f"unknown variant: repro/{case}.py defines no function {variant}()",
+                    )
             for variant in defined:
                 if variant not in variants:
-                    self.fail(value_node, f"cases.{case}.variants.{variant}", f"variant without an expectation: repro/{case}.py defines {variant}()")
+                    self.fail(
+                        value_node,
+                        f"cases.{case}.variants.{variant}",
+                        f"variant without an expectation: repro/{case}.py defines {variant}()",
+                    )

@@ -50,15 +50,20 @@ def variant_functions(module: Path) -> list[str]:
         raise ModuleProblem(f"does not compile: {exc.msg}", exc.lineno) from None
     except ValueError as exc:  # null bytes, on Python 3.11
         raise ModuleProblem(f"does not compile: {exc}") from None
-    variants = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and variant_name.NAME.match(n.name)]
+    variants = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and variant_name.NAME.match(n.name)
+    ]
     for node in variants:
         if isinstance(node, ast.AsyncFunctionDef):
-            raise ModuleProblem(f"{node.name}() is a coroutine function (async def): calling it runs none of its body",
-                                node.lineno)
+            raise ModuleProblem(
+                f"{node.name}() is a coroutine function (async def): calling it runs none of its body", node.lineno
+            )
         if _yields(node):
-            raise ModuleProblem(f"{node.name}() is a generator function (it yields): calling it runs none of its body",
-                                node.lineno)
+            raise ModuleProblem(
+                f"{node.name}() is a generator function (it yields): calling it runs none of its body", node.lineno
+            )
     return [node.name for node in variants]
 
 

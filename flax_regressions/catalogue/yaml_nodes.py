@@ -9,8 +9,8 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from flax_regressions.core.errors import one_line
 from flax_regressions.catalogue.model import MatrixError
+from flax_regressions.core.errors import one_line
 
 # libyaml's parser, where PyYAML has it (its wheels do), builds the same node tree, lines included, in a tenth of
 # the time: 2 ms against 28 ms for matrix.yaml, read by every process a cell or a command starts.
@@ -24,9 +24,10 @@ def compose(path: Path, shown: str | None = None):
     except OSError as exc:
         raise MatrixError(path, None, "", f"cannot read: {exc.strerror}", shown) from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
-        raise MatrixError(path, line, "", f"not UTF-8: byte {exc.object[exc.start]:#04x} at offset {exc.start}",
-                          shown) from None
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise MatrixError(
+            path, line, "", f"not UTF-8: byte {exc.object[exc.start]:#04x} at offset {exc.start}", shown
+        ) from None
     try:
         return yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError:
@@ -36,7 +37,7 @@ def compose(path: Path, shown: str | None = None):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line = mark.line + 1 if mark else text[:getattr(exc, "position", 0)].count("\n") + 1
+        line = mark.line + 1 if mark else text[: getattr(exc, "position", 0)].count("\n") + 1
         raise MatrixError(path, line, "", f"YAML syntax error: {one_line(str(problem))}", shown) from None
 
 
@@ -61,7 +62,9 @@ class NodeReader:
             if key in out:
                 self.fail(key_node, f"{where}.{key}" if where else key, "duplicated key")
             if allowed is not None and key not in allowed:
-                self.fail(key_node, f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                self.fail(
+                    key_node, f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})"
+                )
             out[key] = value_node
         return out
 

@@ -16,28 +16,40 @@ from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
-from flax_regressions.commands.parser import Parser
-from flax_regressions.core.paths import builtin_matrix, packaged
-from flax_regressions.core.workspace import Workspace
-from flax_regressions.core.status import OK
-from flax_regressions.render.bisect import report_lines
-from flax_regressions.catalogue import case_dirs, edit
-from flax_regressions.running import registry
-from flax_regressions.catalogue.model import Matrix, MatrixError
 from flax_regressions.analysis.bisect.history import History, analyse
 from flax_regressions.analysis.bisect.prober import BisectError, Prober
+from flax_regressions.catalogue import case_dirs, edit
+from flax_regressions.catalogue.model import Matrix, MatrixError
+from flax_regressions.commands.parser import Parser
+from flax_regressions.core.paths import builtin_matrix, packaged
+from flax_regressions.core.status import OK
+from flax_regressions.core.workspace import Workspace
+from flax_regressions.render.bisect import report_lines
+from flax_regressions.running import registry
 
 
 def add_arguments(parser: Parser) -> None:
     parser.add_argument("case")
-    parser.add_argument("--variant", action="append", metavar="V",
-                        help="only this variant (repeatable; default: all the case's)")
-    parser.add_argument("--between", nargs=2, metavar=("A", "B"),
-                        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
-    parser.add_argument("--probe", action="append", default=[], metavar="V",
-                        help="also probe this release first (repeatable): a behaviour that comes and goes between two "
-                             "probed releases is otherwise missed")
-    parser.add_argument("--write", action="store_true", help="rewrite the variants' rules in matrix.yaml from the result")
+    parser.add_argument(
+        "--variant", action="append", metavar="V", help="only this variant (repeatable; default: all the case's)"
+    )
+    parser.add_argument(
+        "--between",
+        nargs=2,
+        metavar=("A", "B"),
+        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)",
+    )
+    parser.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="V",
+        help="also probe this release first (repeatable): a behaviour that comes and goes between two "
+        "probed releases is otherwise missed",
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite the variants' rules in matrix.yaml from the result"
+    )
     parser.add_argument("--fresh", action="store_true", help="forget remembered runs: run every probe again")
     parser.add_argument("--markdown", action="store_true", help="also print the history as Markdown table rows")
     parser.add_cases()
@@ -50,15 +62,19 @@ def run(args: Namespace, workspace: Workspace, log: Callable[[str], None] = prin
     variants = args.variant or list(the_matrix.cases[args.case])
     unknown = [v for v in variants if v not in the_matrix.cases[args.case]]
     if unknown:
-        raise BisectError(f"{args.case} has no variant {unknown[0]!r} (it has: {', '.join(the_matrix.cases[args.case])})")
+        raise BisectError(
+            f"{args.case} has no variant {unknown[0]!r} (it has: {', '.join(the_matrix.cases[args.case])})"
+        )
     first, last = args.between or (the_matrix.oldest_release() or registry.releases(the_matrix.python)[0], "latest")
     versions = registry.between(the_matrix.python, first, last)
     latest = registry.resolve("latest", the_matrix.python)
     if args.write:
         writable(the_matrix, args.case)
     if args.write and versions[-1] != latest:
-        raise BisectError(f"--write needs the range to end at the latest release ({latest}), not {versions[-1]}: "
-                          "later releases would lose their expectations")
+        raise BisectError(
+            f"--write needs the range to end at the latest release ({latest}), not {versions[-1]}: "
+            "later releases would lose their expectations"
+        )
     if len(versions) < 2:
         raise BisectError(f"nothing to bisect: {len(versions)} release(s) between {first} and {last}")
     seeds = [registry.resolve(v, the_matrix.python) for v in [v.version for v in the_matrix.flax] + args.probe]
@@ -67,8 +83,11 @@ def run(args: Namespace, workspace: Workspace, log: Callable[[str], None] = prin
     start = time.monotonic()
     history = analyse(the_matrix, args.case, variants, versions, prober, seeds, log)
     cost = prober.cost
-    log(f"{args.case}: {cost['runs']} cell runs ({cost['built']} environments built), {cost['remembered']} answered from "
-        f"remembered runs; {time.monotonic() - start:.0f}s in all ({cost['seconds']:.0f}s running cells)")
+    log(
+        f"{args.case}: {cost['runs']} cell runs ({cost['built']} environments built), "
+        f"{cost['remembered']} answered from "
+        f"remembered runs; {time.monotonic() - start:.0f}s in all ({cost['seconds']:.0f}s running cells)"
+    )
     print("\n".join(report_lines(history, args.markdown)))
     if args.write:
         return write(the_matrix, history, the_matrix.declared_in[args.case])
@@ -80,8 +99,10 @@ def writable(the_matrix: Matrix, case: str) -> None:
     --cases directory's matrix (print the history and copy its rules there by hand)."""
     declared = the_matrix.declared_in[case]
     if packaged(declared) or declared != builtin_matrix():
-        raise BisectError(f"--write edits the built-in matrix.yaml of a checkout, not {declared}: "
-                          "run without --write and copy the rules it prints")
+        raise BisectError(
+            f"--write edits the built-in matrix.yaml of a checkout, not {declared}: "
+            "run without --write and copy the rules it prints"
+        )
 
 
 def write(the_matrix: Matrix, history: History, path: Path) -> int:
@@ -94,6 +115,8 @@ def write(the_matrix: Matrix, history: History, path: Path) -> int:
         after = edit.write(path, edits)
     except (ValueError, MatrixError) as exc:
         raise BisectError(f"not written: {exc}") from None
-    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "matrix.yaml", "matrix.yaml", lineterm=""))
+    diff = list(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "matrix.yaml", "matrix.yaml", lineterm="")
+    )
     print("\n".join(diff) if diff else "matrix.yaml already says this: unchanged")
     return OK

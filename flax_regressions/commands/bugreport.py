@@ -12,6 +12,8 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable
 
+from flax_regressions.analysis.bugreport import ReportError, environment, known
+from flax_regressions.analysis.bugreport.script import standalone_script
 from flax_regressions.catalogue import case_dirs
 from flax_regressions.commands.parser import Parser
 from flax_regressions.core.records import Outcome
@@ -21,8 +23,6 @@ from flax_regressions.core.workspace import Workspace
 from flax_regressions.render.bugreport import render
 from flax_regressions.render.markdown import write
 from flax_regressions.running import cells, envs, registry, specs
-from flax_regressions.analysis.bugreport import ReportError, environment, known
-from flax_regressions.analysis.bugreport.script import standalone_script
 
 
 def add_arguments(parser: Parser) -> None:
@@ -68,13 +68,28 @@ def report(args: Namespace, workspace: Workspace, log: Callable[[str], None]) ->
         return NOT_AS_EXPECTED, (
             f"{args.case}-{args.variant} does not reproduce on flax {flax} ({args.backend}): the script ran "
             f"without error; recorded as failing on: {', '.join(where) or 'no release'}"
-            + (f"; try --variant {' or '.join(others)}" if others else ""))
+            + (f"; try --variant {' or '.join(others)}" if others else "")
+        )
     versions, env_info = environment.system_info(workspace, python, args.backend)
     text = render(
-        case=args.case, variant=args.variant, module=module, upstream=the_matrix.upstream.get(args.case, ""),
-        versions=versions, env_info=env_info, script=script, script_name=script_name, status=status, output=output,
-        outcomes=outcomes, workarounds=known.workarounds(outcomes, flax, versions["jax"]), backend=args.backend)
+        case=args.case,
+        variant=args.variant,
+        module=module,
+        upstream=the_matrix.upstream.get(args.case, ""),
+        versions=versions,
+        env_info=env_info,
+        script=script,
+        script_name=script_name,
+        status=status,
+        output=output,
+        outcomes=outcomes,
+        workarounds=known.workarounds(outcomes, flax, versions["jax"]),
+        backend=args.backend,
+    )
     path = workspace.reports / f"{args.case}{'' if args.variant == 'bug' else '-' + args.variant}-flax-{flax}.md"
     write(path, text, summary=False)
     raised = environment.failure_of(output).exception or "an error"
-    return OK, f"wrote {workspace.shown(path)}: {args.case}-{args.variant} on flax {flax} ({args.backend}) raises {raised}"
+    return (
+        OK,
+        f"wrote {workspace.shown(path)}: {args.case}-{args.variant} on flax {flax} ({args.backend}) raises {raised}",
+    )

@@ -25,8 +25,14 @@ from flax_regressions.core.status import USAGE_ERROR
 from flax_regressions.core.workspace import ENVDIR_ENV, Workspace
 
 COMMANDS: dict[str, ModuleType] = {
-    "run": run, "gate": gate, "bisect": bisect, "sweep": sweep, "bugreport": bugreport, "report": report,
-    "validate": validate, "jobs": jobs,
+    "run": run,
+    "gate": gate,
+    "bisect": bisect,
+    "sweep": sweep,
+    "bugreport": bugreport,
+    "report": report,
+    "validate": validate,
+    "jobs": jobs,
 }
 TAKES_PYTEST_ARGS = {"run"}  # the commands whose arguments after -- go to every cell's pytest
 
@@ -34,10 +40,18 @@ TAKES_PYTEST_ARGS = {"run"}  # the commands whose arguments after -- go to every
 def parser() -> Parser:
     top = Parser(prog=TOOL, description="Which known Flax bugs still bite, and which workarounds still work.")
     top.add_argument("--version", action="version", version=f"{TOOL} {metadata.version(TOOL)}")
-    top.add_argument("--workdir", type=Path, metavar="DIR",
-                     help="where the working files go: results/, reports/, .envs/ (default: the current directory)")
-    top.add_argument("--envdir", type=Path, metavar="DIR",
-                     help=f"where the environments live (default: ${ENVDIR_ENV}, else <workdir>/.envs)")
+    top.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="where the working files go: results/, reports/, .envs/ (default: the current directory)",
+    )
+    top.add_argument(
+        "--envdir",
+        type=Path,
+        metavar="DIR",
+        help=f"where the environments live (default: ${ENVDIR_ENV}, else <workdir>/.envs)",
+    )
     commands = top.add_subparsers(dest="command", metavar="<command>", required=True, parser_class=Parser)
     for name, module in COMMANDS.items():
         doc = (module.__doc__ or "").strip().splitlines()[0]
@@ -47,7 +61,7 @@ def parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    own, pytest_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     args = parser().parse_args(own)
     name = args.command
     if pytest_args and name not in TAKES_PYTEST_ARGS:

@@ -16,7 +16,7 @@ import shutil
 import sys
 from argparse import Namespace
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flax_regressions.analysis import gate
 from flax_regressions.analysis.verdict import Verdict
@@ -33,27 +33,49 @@ LATEST = "latest"
 
 
 def add_arguments(parser: Parser) -> None:
-    parser.add_argument("--from", dest="before", default="current", metavar="V",
-                        help="the release upgraded from (default: current, the one matrix.yaml marks, or the "
-                             "one --lock pins)")
-    parser.add_argument("--to", dest="after", default=None, metavar="V",
-                        help="the release upgraded to (default: latest; with --jax-from/--jax-to: the --from release)")
-    parser.add_argument("--jax-from", dest="jax_before", metavar="J",
-                        help="pin this JAX release on the --from side (default: the one the release shipped with)")
-    parser.add_argument("--jax-to", dest="jax_after", metavar="J",
-                        help="pin this JAX release on the --to side (default: the one the release shipped with)")
+    parser.add_argument(
+        "--from",
+        dest="before",
+        default="current",
+        metavar="V",
+        help="the release upgraded from (default: current, the one matrix.yaml marks, or the one --lock pins)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="after",
+        default=None,
+        metavar="V",
+        help="the release upgraded to (default: latest; with --jax-from/--jax-to: the --from release)",
+    )
+    parser.add_argument(
+        "--jax-from",
+        dest="jax_before",
+        metavar="J",
+        help="pin this JAX release on the --from side (default: the one the release shipped with)",
+    )
+    parser.add_argument(
+        "--jax-to",
+        dest="jax_after",
+        metavar="J",
+        help="pin this JAX release on the --to side (default: the one the release shipped with)",
+    )
     parser.add_argument("--backend", default="cpu", help="the JAX backend both cells run on (default: cpu)")
-    parser.add_argument("-k", dest="keyword", metavar="EXPR",
-                        help="only the variants pytest -k selects (ids read <case>-<variant>)")
-    parser.add_argument("--lock", metavar="FILE", help="build both sides from this lock's pins, Flax replaced by each "
-                                                        "side's release (requirements.txt, pylock.toml or uv.lock)")
+    parser.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only the variants pytest -k selects (ids read <case>-<variant>)"
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="build both sides from this lock's pins, Flax replaced by each "
+        "side's release (requirements.txt, pylock.toml or uv.lock)",
+    )
     parser.add_cases()
 
 
 def run(args: Namespace, workspace: Workspace) -> int:
     """Run the gate; write and print the verdict; return its exit status. With no verdict, the verdict documents
     say why before the error is raised on (the command line says it once)."""
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    when = datetime.now(UTC).isoformat(timespec="seconds")
     before, after = args.before, args.after or ("latest" if not (args.jax_before or args.jax_after) else None)
     try:
         the_matrix = case_dirs.load(args.cases)
@@ -63,8 +85,18 @@ def run(args: Namespace, workspace: Workspace) -> int:
         if lock and before == "current" and lock.version("flax"):
             before = lock.version("flax")  # the release the team runs is the one its lock pins
         after = after or before
-        name, verdict = gate.gate(workspace, the_matrix, before, after, args.backend, args.keyword, args.jax_before,
-                                  args.jax_after, lock, log=lambda line: print(f"gate: {line}", file=sys.stderr))
+        name, verdict = gate.gate(
+            workspace,
+            the_matrix,
+            before,
+            after,
+            args.backend,
+            args.keyword,
+            args.jax_before,
+            args.jax_after,
+            lock,
+            log=lambda line: print(f"gate: {line}", file=sys.stderr),
+        )
         verdict = replace(verdict, when=when)
     except Error as exc:
         publish(workspace, None, Verdict.error(str(exc), before, after, args.backend, when, args.lock))

@@ -27,8 +27,14 @@ from flax_regressions.core.results import CellId
 from flax_regressions.core.workspace import Workspace
 
 
-def cell_jobs(sessions: list[dict], backends: dict[str, dict], *, gpu: bool = False,
-              cpu_runner: str = "ubuntu-latest", gpu_runner: str = "gpu") -> dict:
+def cell_jobs(
+    sessions: list[dict],
+    backends: dict[str, dict],
+    *,
+    gpu: bool = False,
+    cpu_runner: str = "ubuntu-latest",
+    gpu_runner: str = "gpu",
+) -> dict:
     """The matrix ``include`` list: every tests(...) session, GPU ones only when ``gpu``, in nox's order."""
     include = []
     for session in sessions:
@@ -38,13 +44,19 @@ def cell_jobs(sessions: list[dict], backends: dict[str, dict], *, gpu: bool = Fa
         needs = backends.get(spec["backend"], {}).get("needs")
         if needs and not gpu:
             continue
-        include.append({"session": session["session"], "cell": str(CellId(spec["flax"], spec["backend"])),
-                        "runs-on": gpu_runner if needs else cpu_runner})
+        include.append(
+            {
+                "session": session["session"],
+                "cell": str(CellId(spec["flax"], spec["backend"])),
+                "runs-on": gpu_runner if needs else cpu_runner,
+            }
+        )
     return {"include": include}
 
 
-def matrix_jobs(the_matrix: Matrix, *, gpu: bool = False, cpu_runner: str = "ubuntu-latest",
-                gpu_runner: str = "gpu") -> dict:
+def matrix_jobs(
+    the_matrix: Matrix, *, gpu: bool = False, cpu_runner: str = "ubuntu-latest", gpu_runner: str = "gpu"
+) -> dict:
     """The matrix ``include`` list from the matrix itself: every default release on each backend, GPU ones only
     when ``gpu``."""
     include = []
@@ -52,8 +64,14 @@ def matrix_jobs(the_matrix: Matrix, *, gpu: bool = False, cpu_runner: str = "ubu
         for backend, settings in the_matrix.backends.items():
             if settings.get("needs") and not gpu:
                 continue
-            include.append({"cell": str(CellId(version.version, backend)), "flax": version.version, "backend": backend,
-                            "runs-on": gpu_runner if settings.get("needs") else cpu_runner})
+            include.append(
+                {
+                    "cell": str(CellId(version.version, backend)),
+                    "flax": version.version,
+                    "backend": backend,
+                    "runs-on": gpu_runner if settings.get("needs") else cpu_runner,
+                }
+            )
     return {"include": include}
 
 
@@ -67,8 +85,14 @@ def _flag(text: str) -> bool:
 
 
 def add_arguments(parser: Parser) -> None:
-    parser.add_argument("--gpu", type=_flag, nargs="?", const=True, default=False,
-                        help="include the cells that need a GPU (true/false; default false)")
+    parser.add_argument(
+        "--gpu",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=False,
+        help="include the cells that need a GPU (true/false; default false)",
+    )
     parser.add_argument("--cpu-runner", default="ubuntu-latest", help="runner label for the CPU cells")
     parser.add_argument("--gpu-runner", default="gpu", help="runner label for the GPU cells")
     parser.add_argument("--matrix", action="store_true", help="the matrix's own cells, not nox's listing on stdin")

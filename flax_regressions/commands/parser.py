@@ -24,6 +24,12 @@ class Parser(argparse.ArgumentParser):
 
     def add_cases(self) -> None:
         """``--cases DIR`` (repeatable): your own cases instead of the built-in matrix (catalogue.case_dirs)."""
-        self.add_argument("--cases", action="append", default=[], type=Path, metavar="DIR",
-                          help="a directory with its own matrix.yaml and repro/ (repeatable); its matrix can say "
-                               "`include: builtin` to add the built-in cases (default: the built-in matrix alone)")
+        self.add_argument(
+            "--cases",
+            action="append",
+            default=[],
+            type=Path,
+            metavar="DIR",
+            help="a directory with its own matrix.yaml and repro/ (repeatable); its matrix can say "
+            "`include: builtin` to add the built-in cases (default: the built-in matrix alone)",
+        )

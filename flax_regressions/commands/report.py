@@ -40,8 +40,13 @@ def run(args: Namespace, workspace: Workspace) -> int:
     return merge(workspace, the_matrix, wanted, print, args.report_log)
 
 
-def merge(workspace: Workspace, the_matrix: Matrix, wanted: list[CellId], log: Callable[[str], None] = print,
-          report_log: str | None = None) -> int:
+def merge(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    wanted: list[CellId],
+    log: Callable[[str], None] = print,
+    report_log: str | None = None,
+) -> int:
     """Merge the ``wanted`` cells and whatever else results/cells holds into results/matrix.{json,md}; the verdict."""
     rows = report.write_report(wanted, the_matrix, workspace.cells, workspace.results)
     text = matrix_table.render(rows)

@@ -43,16 +43,29 @@ Log = Callable[[str], None]
 
 
 def add_arguments(parser: Parser) -> None:
-    parser.add_argument("--flax", action="append", metavar="V",
-                        help="a Flax release to run (repeatable; default: every release of the matrix)")
+    parser.add_argument(
+        "--flax",
+        action="append",
+        metavar="V",
+        help="a Flax release to run (repeatable; default: every release of the matrix)",
+    )
     parser.add_argument("--jax", metavar="J", help="with this JAX release instead of each release's own")
     parser.add_argument("--backend", help="the JAX backend (default: cpu; with --here, the one JAX reports)")
-    parser.add_argument("--here", action="store_true",
-                        help="run the cases in this interpreter, on its installed Flax and JAX: build nothing")
-    parser.add_argument("--lock", metavar="FILE", help="build every cell from this lock's pins, Flax replaced by the "
-                                                        "cell's release (requirements.txt, pylock.toml or uv.lock)")
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="run the cases in this interpreter, on its installed Flax and JAX: build nothing",
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="build every cell from this lock's pins, Flax replaced by the "
+        "cell's release (requirements.txt, pylock.toml or uv.lock)",
+    )
     parser.add_argument("-j", "--jobs", type=int, default=JOBS, metavar="N", help=f"cells at once (default: {JOBS})")
-    parser.add_argument("--report-log", metavar="FILE", help="also write the report as a pytest report log (JSON lines)")
+    parser.add_argument(
+        "--report-log", metavar="FILE", help="also write the report as a pytest report log (JSON lines)"
+    )
     parser.add_cases()
 
 
@@ -87,8 +100,11 @@ def run(args: Namespace, workspace: Workspace) -> int:
     if not (args.here or args.flax or args.jax or args.pytest_args):  # the main job: the merged report too
         code = report_command.merge(workspace, the_matrix, [r.cell for r in results], print, args.report_log)
     else:
-        rows = [row for row in report.rows_of(the_matrix, {r.cell: r for r in results}, {}, [r.cell for r in results])
-                if not (args.pytest_args and row.record.message == report.NOT_SELECTED)]
+        rows = [
+            row
+            for row in report.rows_of(the_matrix, {r.cell: r for r in results}, {}, [r.cell for r in results])
+            if not (args.pytest_args and row.record.message == report.NOT_SELECTED)
+        ]
         code = report_command.verdict(rows, matrix_table.render(rows), print, args.report_log)
     unrun = [r for r in results if r.rerun_failed or r.outcome is CellOutcome.NOT_RUN]
     for result in unrun:
@@ -101,8 +117,10 @@ def check_installed() -> None:
     versions = installed_versions()
     missing = [name for name in ("flax", "jax", "jaxlib") if getattr(versions, name) == "not installed"]
     if missing:
-        raise Error(f"--here: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in this "
-                    f"interpreter ({sys.executable})")
+        raise Error(
+            f"--here: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed in this "
+            f"interpreter ({sys.executable})"
+        )
 
 
 def check_device(backend: str) -> None:
@@ -114,12 +132,20 @@ def check_device(backend: str) -> None:
         try:
             jax.devices({"cuda": "gpu"}.get(backend, backend))
         except RuntimeError as exc:
-            raise Error(f"--here --backend {backend}: this interpreter's JAX has no {backend} device "
-                        f"({str(exc).splitlines()[0]})") from None
+            raise Error(
+                f"--here --backend {backend}: this interpreter's JAX has no {backend} device "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
 
 
-def run_cells(workspace: Workspace, the_matrix: Matrix, wanted: list[CellId], pytest_args: list[str],
-              lock: locks.Lock | None, jobs: int) -> list[CellResult]:
+def run_cells(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    wanted: list[CellId],
+    pytest_args: list[str],
+    lock: locks.Lock | None,
+    jobs: int,
+) -> list[CellResult]:
     """Every cell, ``jobs`` at a time, each line said whole; one cell alone shows its pytest output here."""
     one_at_a_time = threading.Lock()
 
@@ -130,8 +156,17 @@ def run_cells(workspace: Workspace, the_matrix: Matrix, wanted: list[CellId], py
     def one(cell: CellId) -> CellResult:
         runner: Runner = subprocess_runner if len(wanted) == 1 else LoggedRunner(workspace.logs / f"{cell}.log")
         say(f"run: {cell}: started")
-        result = cells.run_cell(workspace, the_matrix, cell.flax, cell.backend, pytest_args, runner=runner,
-                                log=lambda line: say(f"run: {cell}: {line}"), jax=cell.jax, lock=lock)
+        result = cells.run_cell(
+            workspace,
+            the_matrix,
+            cell.flax,
+            cell.backend,
+            pytest_args,
+            runner=runner,
+            log=lambda line: say(f"run: {cell}: {line}"),
+            jax=cell.jax,
+            lock=lock,
+        )
         ended = result.reason if result.outcome is not CellOutcome.RAN else result.rerun_failed or "ran"
         logged = isinstance(runner, LoggedRunner) and runner.path.exists()
         say(f"run: {cell}: {ended}" + (f" (log: {workspace.shown(runner.path)})" if logged else ""))
@@ -144,9 +179,12 @@ def here(workspace: Workspace, the_matrix: Matrix, backend: str, pytest_args: li
     """The cases in this interpreter: its results file, the cell named by the installed Flax."""
     versions = installed_versions()
     cell = CellId(versions.flax, backend)
-    print(f"run: {cell}: here, in {sys.executable} (flax {versions.flax}, jax {versions.jax}, jaxlib {versions.jaxlib})")
-    result = cells.run_pytest(workspace, the_matrix, sys.executable, cell, pytest_args, workspace.cells,
-                              subprocess_runner)
+    print(
+        f"run: {cell}: here, in {sys.executable} (flax {versions.flax}, jax {versions.jax}, jaxlib {versions.jaxlib})"
+    )
+    result = cells.run_pytest(
+        workspace, the_matrix, sys.executable, cell, pytest_args, workspace.cells, subprocess_runner
+    )
     if not result.rerun_failed and result.outcome is CellOutcome.RAN:
         print(f"run: wrote {workspace.shown(cells.cell_file(workspace.cells, cell))}")
     return result

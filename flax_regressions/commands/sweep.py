@@ -25,10 +25,16 @@ from flax_regressions.running.side_by_side import JOBS
 
 
 def add_arguments(parser: Parser) -> None:
-    parser.add_argument("--between", nargs=2, metavar=("A", "B"),
-                        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)")
+    parser.add_argument(
+        "--between",
+        nargs=2,
+        metavar=("A", "B"),
+        help="the first and last Flax release (default: the oldest matrix.yaml covers, and latest)",
+    )
     parser.add_argument("--resume", action="store_true", help="keep the cells an earlier sweep completed; run the rest")
-    parser.add_argument("-j", "--jobs", type=int, default=JOBS, metavar="N", help=f"cells run at once (default: {JOBS})")
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=JOBS, metavar="N", help=f"cells run at once (default: {JOBS})"
+    )
     parser.add_cases()
 
 
@@ -44,6 +50,8 @@ def run(args: Namespace, workspace: Workspace) -> int:
     write(workspace.sweep / "matrix.md", text, summary=False)
     print(text)
     bad = report.not_as_expected(rows)
-    print(f"sweep: {len(rows) - len(bad)} of {len(rows)} results as expected on {len(versions)} Flax releases "
-          f"{versions[0]} .. {versions[-1]} ({time.monotonic() - start:.0f}s)")
+    print(
+        f"sweep: {len(rows) - len(bad)} of {len(rows)} results as expected on {len(versions)} Flax releases "
+        f"{versions[0]} .. {versions[-1]} ({time.monotonic() - start:.0f}s)"
+    )
     return status.NOT_AS_EXPECTED if bad else status.OK

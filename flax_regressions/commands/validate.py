@@ -28,5 +28,7 @@ def run(args: Namespace, workspace: Workspace) -> int:
 
 def describe(the_matrix: Matrix, workspace: Workspace) -> str:
     files = ", ".join(workspace.shown(path) for path in dict.fromkeys(the_matrix.declared_in.values()))
-    return (f"{files}: valid: {len(the_matrix.cases)} cases, {len(the_matrix.variants())} variants, "
-            f"flax {', '.join(v.version for v in the_matrix.flax)}")
+    return (
+        f"{files}: valid: {len(the_matrix.cases)} cases, {len(the_matrix.variants())} variants, "
+        f"flax {', '.join(v.version for v in the_matrix.flax)}"
+    )

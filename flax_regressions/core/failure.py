@@ -36,10 +36,10 @@ class Failure:
     message: str | None
 
     @classmethod
-    def of(cls, exc: BaseException) -> "Failure":
+    def of(cls, exc: BaseException) -> Failure:
         return cls(type(exc).__name__, first_line(exc))
 
-    def same_as(self, other: "Failure") -> bool:
+    def same_as(self, other: Failure) -> bool:
         return one_failure([self, other])
 
 
@@ -74,10 +74,14 @@ def common_phrase(messages: list[str]) -> str | None:
                 break
             if len(window) < MIN_PLAIN_WORDS:
                 continue
-            score = (min(len(window), 4), -i, len(window))  # the first phrase of four plain words, then the longest there
+            score = (
+                min(len(window), 4),
+                -i,
+                len(window),
+            )  # the first phrase of four plain words, then the longest there
             if best_score is not None and score <= best_score:
                 continue
-            phrase = messages[0][words[i].start():words[j - 1].end()].rstrip(",.:;")
+            phrase = messages[0][words[i].start() : words[j - 1].end()].rstrip(",.:;")
             if all(phrase in m for m in messages[1:]):
                 best, best_score = phrase, score
     return best

@@ -34,8 +34,14 @@ class Row:
 
     def to_json(self) -> dict:
         out = {k: v for k, v in self.record.to_json().items() if k != "expected_detail"}
-        out |= {"cell": str(self.cell), "backend": self.cell.backend, "flax": self.flax, "jax": self.versions.jax,
-                "jaxlib": self.versions.jaxlib, "as_expected": self.as_expected}
+        out |= {
+            "cell": str(self.cell),
+            "backend": self.cell.backend,
+            "flax": self.flax,
+            "jax": self.versions.jax,
+            "jaxlib": self.versions.jaxlib,
+            "as_expected": self.as_expected,
+        }
         if self.property_failure is not None:
             out |= {"property_failure": self.property_failure, "reproduce": self.reproduce}
         if self.cell_problem is not None:
@@ -43,17 +49,31 @@ class Row:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "Row":
+    def from_json(cls, data: dict) -> Row:
         record = VariantRecord.from_json(data)
-        return cls(CellId.parse(data["cell"]), Versions.from_json(data), record,
-                   data.get("property_failure"), data.get("reproduce"), data.get("cell_problem"))
+        return cls(
+            CellId.parse(data["cell"]),
+            Versions.from_json(data),
+            record,
+            data.get("property_failure"),
+            data.get("reproduce"),
+            data.get("cell_problem"),
+        )
 
 
 def write_merged(path: Path, rows: list[Row], cells: dict[CellId, CellResult], run: dict) -> None:
     """results/matrix.json: the run, each cell's environment, and every row."""
-    environments = {str(c): {"versions": r.versions.to_json() if r.outcome is CellOutcome.RAN else None,
-                             "python": r.python, "platform": r.platform, "packages": r.packages or None,
-                             "updated": r.updated, "complete": r.complete} for c, r in cells.items()}
+    environments = {
+        str(c): {
+            "versions": r.versions.to_json() if r.outcome is CellOutcome.RAN else None,
+            "python": r.python,
+            "platform": r.platform,
+            "packages": r.packages or None,
+            "updated": r.updated,
+            "complete": r.complete,
+        }
+        for c, r in cells.items()
+    }
     write_json(path, {"run": run, "environments": environments, "cells": [row.to_json() for row in rows]})
 
 

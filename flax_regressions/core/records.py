@@ -23,8 +23,14 @@ class Outcome(str, Enum):
 
 
 NONE = type(None)
-_JSON_TYPES = {"str": str, "str | None": (str, NONE), "bool": bool, "float | None": (int, float, NONE),
-               "float": (int, float), "Outcome": str}
+_JSON_TYPES = {
+    "str": str,
+    "str | None": (str, NONE),
+    "bool": bool,
+    "float | None": (int, float, NONE),
+    "float": (int, float),
+    "Outcome": str,
+}
 
 
 def checked(data, types: dict, required) -> dict:
@@ -51,8 +57,11 @@ class _Record:
 
     @classmethod
     def from_json(cls, data: dict):
-        values = checked(data, {f.name: _JSON_TYPES.get(f.type, object) for f in fields(cls)},
-                         [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING])
+        values = checked(
+            data,
+            {f.name: _JSON_TYPES.get(f.type, object) for f in fields(cls)},
+            [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING],
+        )
         return cls(**values | {"outcome": Outcome(values["outcome"])})
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
-from flax_regressions.core.errors import Error
 from flax_regressions.core.cells import CellId
+from flax_regressions.core.errors import Error
 from flax_regressions.core.files import write_json
 from flax_regressions.core.records import NONE, PropertyRecord, VariantRecord, checked
 
@@ -34,7 +34,7 @@ class CellOutcome(str, Enum):
     RAN = "ran"
     ERROR = "error"  # its environment could not be built
     SKIPPED = "skipped"  # its backend is absent on this machine
-    NOT_RUN = "not run"  # the harness could not run it (registry unreachable, pytest wrote nothing): says nothing of the release
+    NOT_RUN = "not run"  # the harness could not run it (registry unreachable, pytest wrote nothing): not the release's
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Versions:
         return {"flax": self.flax, "jax": self.jax, "jaxlib": self.jaxlib}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Versions":
+    def from_json(cls, data: dict) -> Versions:
         return cls(data.get("flax"), data.get("jax"), data.get("jaxlib"))
 
 
@@ -65,13 +65,23 @@ class CompileCache:
         return {"directory": self.directory, "requests": self.requests, "served": self.served}
 
     @classmethod
-    def from_json(cls, data: dict) -> "CompileCache":
+    def from_json(cls, data: dict) -> CompileCache:
         return cls(data.get("directory"), int(data.get("requests") or 0), int(data.get("served") or 0))
 
 
-_CELL_FIELDS = {"cell": str, "cell_outcome": str, "complete": bool, "results": list, "reason": (str, NONE),
-                "versions": (dict, NONE), "packages": (dict, NONE), "properties": (list, NONE),
-                "rerun_failed": (str, NONE), "compile_cache": (dict, NONE), "run_id": (str, NONE)}
+_CELL_FIELDS = {
+    "cell": str,
+    "cell_outcome": str,
+    "complete": bool,
+    "results": list,
+    "reason": (str, NONE),
+    "versions": (dict, NONE),
+    "packages": (dict, NONE),
+    "properties": (list, NONE),
+    "rerun_failed": (str, NONE),
+    "compile_cache": (dict, NONE),
+    "run_id": (str, NONE),
+}
 _REQUIRED = ("cell", "cell_outcome", "complete", "results")
 
 
@@ -96,7 +106,7 @@ class CellResult:
     run_id: str | None = None  # the pytest run that wrote the file last (running.cells: did this run record anything?)
 
     @classmethod
-    def not_run(cls, cell: CellId, outcome: CellOutcome, reason: str) -> "CellResult":
+    def not_run(cls, cell: CellId, outcome: CellOutcome, reason: str) -> CellResult:
         """A cell that could not run (an install that failed, a backend that is absent)."""
         return cls(cell, outcome, reason)
 
@@ -108,30 +118,56 @@ class CellResult:
     def record(self, case: str, variant: str) -> VariantRecord | None:
         return next((r for r in self.records if (r.case, r.variant) == (case, variant)), None)
 
-    def with_records(self, records, properties, complete: bool, updated: str) -> "CellResult":
-        return replace(self, records=tuple(sorted(records, key=_by_variant)),
-                       properties=tuple(sorted(properties, key=_by_variant)), complete=complete, updated=updated)
+    def with_records(self, records, properties, complete: bool, updated: str) -> CellResult:
+        return replace(
+            self,
+            records=tuple(sorted(records, key=_by_variant)),
+            properties=tuple(sorted(properties, key=_by_variant)),
+            complete=complete,
+            updated=updated,
+        )
 
     def to_json(self) -> dict:
-        data = {"schema": SCHEMA, "cell": str(self.cell), "backend": self.cell.backend,
-                "cell_outcome": self.outcome.value, "complete": self.complete,
-                "results": [r.to_json() for r in self.records]}
+        data = {
+            "schema": SCHEMA,
+            "cell": str(self.cell),
+            "backend": self.cell.backend,
+            "cell_outcome": self.outcome.value,
+            "complete": self.complete,
+            "results": [r.to_json() for r in self.records],
+        }
         if self.outcome is not CellOutcome.RAN:
             return data | {"reason": self.reason}
-        return data | {"versions": self.versions.to_json(), "python": self.python, "platform": self.platform,
-                       "packages": self.packages, "started": self.started, "updated": self.updated,
-                       "properties": [p.to_json() for p in self.properties],
-                       "compile_cache": self.compile_cache.to_json() if self.compile_cache else None,
-                       "run_id": self.run_id} | ({"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
+        return (
+            data
+            | {
+                "versions": self.versions.to_json(),
+                "python": self.python,
+                "platform": self.platform,
+                "packages": self.packages,
+                "started": self.started,
+                "updated": self.updated,
+                "properties": [p.to_json() for p in self.properties],
+                "compile_cache": self.compile_cache.to_json() if self.compile_cache else None,
+                "run_id": self.run_id,
+            }
+            | ({"rerun_failed": self.rerun_failed} if self.rerun_failed else {})
+        )
 
     @classmethod
-    def from_json(cls, data: dict) -> "CellResult":
+    def from_json(cls, data: dict) -> CellResult:
         checked(data, _CELL_FIELDS, _REQUIRED)
         return cls(
-            cell=CellId.parse(data["cell"]), outcome=CellOutcome(data["cell_outcome"]), reason=data.get("reason"),
-            complete=data["complete"], versions=Versions.from_json(data.get("versions") or {}),
-            python=data.get("python"), platform=data.get("platform"), packages=data.get("packages") or {},
-            started=data.get("started"), updated=data.get("updated"),
+            cell=CellId.parse(data["cell"]),
+            outcome=CellOutcome(data["cell_outcome"]),
+            reason=data.get("reason"),
+            complete=data["complete"],
+            versions=Versions.from_json(data.get("versions") or {}),
+            python=data.get("python"),
+            platform=data.get("platform"),
+            packages=data.get("packages") or {},
+            started=data.get("started"),
+            updated=data.get("updated"),
             records=_each(VariantRecord, "results", data["results"]),
             properties=_each(PropertyRecord, "properties", data.get("properties") or []),
             rerun_failed=data.get("rerun_failed"),
@@ -143,7 +179,7 @@ class CellResult:
         write_json(path, self.to_json())
 
     @classmethod
-    def load(cls, path: Path) -> "CellResult":
+    def load(cls, path: Path) -> CellResult:
         """Read one results file; raise ResultsError (one line, naming the file) when it cannot be used."""
         try:
             data = json.loads(Path(path).read_text())
@@ -151,8 +187,9 @@ class CellResult:
             raise ResultsError(f"unreadable results file {Path(path).name}: {exc}") from None
         if not isinstance(data, dict) or data.get("schema", SCHEMA) != SCHEMA:
             found = f"schema {data['schema']!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
-            raise ResultsError(f"unreadable results file {Path(path).name}: not a results file of schema {SCHEMA} "
-                               f"(found {found})")
+            raise ResultsError(
+                f"unreadable results file {Path(path).name}: not a results file of schema {SCHEMA} (found {found})"
+            )
         try:
             return cls.from_json(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.catalogue.rules import Rule
 from flax_regressions.core.errors import Error
 from flax_regressions.core.results import CellId, Versions
 from flax_regressions.incell import cache_use
 from flax_regressions.incell.repros import installed_versions, run_variant
 from flax_regressions.running import compile_cache
-from flax_regressions.catalogue.model import Matrix
-from flax_regressions.catalogue.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class CellContext:
         served this case wrong on this JAX. Returns (exception or None, seconds)."""
         cache = cache_use.bypassed() if compile_cache.served_wrong(case, self.versions.jax) else nullcontext()
         with cache:
-            return run_variant(self.matrix.repro_dir(case), case, variant, kwargs,
-                               self.matrix.watched_warnings(case, variant))
+            return run_variant(
+                self.matrix.repro_dir(case), case, variant, kwargs, self.matrix.watched_warnings(case, variant)
+            )
 
 
 _SOURCE = pytest.StashKey[tuple[Matrix, CellId | None]]()
@@ -70,8 +71,9 @@ def cell_context(config) -> CellContext:
             (case, variant, the_matrix.expectation(case, variant, versions.flax, versions.jax, backend))
             for case, variant in the_matrix.variants()
         )
-        config.stash[_CONTEXT] = CellContext(the_matrix, versions, backend, cell or CellId(versions.flax, backend),
-                                             expectations)
+        config.stash[_CONTEXT] = CellContext(
+            the_matrix, versions, backend, cell or CellId(versions.flax, backend), expectations
+        )
     return config.stash[_CONTEXT]
 
 

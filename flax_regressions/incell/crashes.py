@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from flax_regressions.catalogue.model import Matrix
 from flax_regressions.incell import faults, leftovers, recorder
 from flax_regressions.incell.context import cell_context
-from flax_regressions.catalogue.model import Matrix
 
 WATCHED = ("conformance", "property")  # the markers of the tests that run variants
 TIMED_OUT = "timed-out.txt"  # beside the workers' fault files: the variants whose conformance test timed out
@@ -121,13 +121,18 @@ class CrashReporter:
         message, dump, kinds = faults.post_mortem(report.node, self.timeout)
         report.longrepr = f"{message}\n{dump}" if dump else message
         report.keywords = dict.fromkeys(kinds, 1)
-        report.duration = self.timeout if message.startswith("timeout") else time.monotonic() - self.started.get(
-            crashitem, time.monotonic())
+        report.duration = (
+            self.timeout
+            if message.startswith("timeout")
+            else time.monotonic() - self.started.get(crashitem, time.monotonic())
+        )
         case, variant = recorder.case_variant(crashitem)
         if message.startswith("timeout") and "conformance" in kinds:
             with open(self.fault_dir / TIMED_OUT, "a") as listed:
                 listed.write(f"{case}-{variant}\n")
-        record = recorder.crashed(case, variant, cell_context(self.config).rule(case, variant), message, report.duration)
+        record = recorder.crashed(
+            case, variant, cell_context(self.config).rule(case, variant), message, report.duration
+        )
         report.user_properties = recorder.as_user_properties(record)
         if self.in_a_cell:
             dead = getattr(faults.worker_process(report.node), "pid", None)

@@ -29,8 +29,13 @@ DUMP_LINES = 40  # of faulthandler's dump, kept in the test report
 WORKER_KEY = "flax_regressions_fault_file"  # the worker's fault file, passed in xdist's workerinput
 
 # faulthandler's names for the fatal signals it handles (Python/faulthandler.c)
-_FATAL = {"Segmentation fault": "SIGSEGV", "Aborted": "SIGABRT", "Bus error": "SIGBUS",
-          "Illegal instruction": "SIGILL", "Floating-point exception": "SIGFPE"}
+_FATAL = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Illegal instruction": "SIGILL",
+    "Floating-point exception": "SIGFPE",
+}
 
 
 def default_timeout() -> float:
@@ -50,7 +55,8 @@ class Watchdog:
 
     def __init__(self, timeout: float, path: str | None):
         self.timeout, self.fault_file = timeout, bool(path)
-        self.file = open(path, "w") if path else os.fdopen(os.dup(2), "w")
+        # kept open until close(): faulthandler writes to it from C, at a crash or a timeout
+        self.file = open(path, "w") if path else os.fdopen(os.dup(2), "w")  # noqa: SIM115
         if path:
             faulthandler.enable(file=self.file, all_threads=True)
 

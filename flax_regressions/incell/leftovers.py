@@ -11,6 +11,7 @@ there is no /proc (not Linux), nothing is done.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -21,10 +22,8 @@ PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 def adopt_orphans() -> None:
     """Make this process the reaper of its descendants' orphans (best effort: Linux only)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def descendants(root: int, keep: frozenset[int] = frozenset()) -> list[int]:
@@ -52,13 +51,9 @@ def end_leftovers(keep: frozenset[int] = frozenset()) -> list[int]:
     their pids."""
     left = descendants(os.getpid(), keep)
     for pid in left:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     for pid in left:
-        try:
+        with contextlib.suppress(ChildProcessError):  # not ours to reap: its parent (also killed) was
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass  # not ours to reap: its parent (also killed) was
     return left

@@ -28,20 +28,19 @@ from pathlib import Path
 
 import pytest
 
+from flax_regressions.catalogue import repro_modules
+from flax_regressions.catalogue.case_dirs import load as load_matrix
+from flax_regressions.catalogue.model import MatrixError
 from flax_regressions.core.failure import Failure, first_line
-from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.records import Outcome
 from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
+from flax_regressions.core.workspace import Workspace
 from flax_regressions.incell import cache_use, crashes, faults, properties, recorder
 from flax_regressions.incell.context import cell_context, configure_cell
 from flax_regressions.incell.pytest_entry import ENTRY_POINT, add_cases_option
 from flax_regressions.incell.repros import ReproImportError, installed_versions
 from flax_regressions.running import compile_cache
-from flax_regressions.catalogue import repro_modules
-from flax_regressions.catalogue.case_dirs import load as load_matrix
-from flax_regressions.catalogue.model import MatrixError
-
 
 HOST_DEVICES = "--xla_force_host_platform_device_count=2"
 
@@ -54,18 +53,37 @@ def pytest_addoption(parser, pluginmanager):
     group = parser.getgroup("flax-regressions")
     if not pluginmanager.has_plugin(ENTRY_POINT):  # else the entry point added --flax-cases (incell.pytest_entry)
         add_cases_option(parser)
-    group.addoption("--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)")
-    group.addoption("--cell", default=None, help="the cell this run is for, as its results name it (default: "
-                                                 "flax-<installed flax>-<backend>)")
-    group.addoption("--matrix", default=None, help="the matrix file (its cases are in repro/ beside it; with "
-                                                   "--flax-cases, the built-in one they can include; default: the "
-                                                   "built-in catalogue's)")
-    group.addoption("--results-file", default=None, help="write this cell's results JSON here, atomically, after every test")
-    group.addoption("--run-id", default=None, help="name this run in the results file (the command that started it "
-                                                   "checks the file is its own)")
-    group.addoption("--variant-timeout", type=float, default=None, metavar="SECONDS",
-                    help=f"record a variant still running after this long as an error and stop it (default: "
-                         f"${faults.TIMEOUT_ENV} or {faults.DEFAULT_TIMEOUT:g}; 0: never; see flax_regressions.incell.faults)")
+    group.addoption(
+        "--backend", default=None, help="the JAX backend this run is for (default: jax's own, gpu read as cuda)"
+    )
+    group.addoption(
+        "--cell",
+        default=None,
+        help="the cell this run is for, as its results name it (default: flax-<installed flax>-<backend>)",
+    )
+    group.addoption(
+        "--matrix",
+        default=None,
+        help="the matrix file (its cases are in repro/ beside it; with "
+        "--flax-cases, the built-in one they can include; default: the "
+        "built-in catalogue's)",
+    )
+    group.addoption(
+        "--results-file", default=None, help="write this cell's results JSON here, atomically, after every test"
+    )
+    group.addoption(
+        "--run-id",
+        default=None,
+        help="name this run in the results file (the command that started it checks the file is its own)",
+    )
+    group.addoption(
+        "--variant-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"record a variant still running after this long as an error and stop it (default: "
+        f"${faults.TIMEOUT_ENV} or {faults.DEFAULT_TIMEOUT:g}; 0: never; see flax_regressions.incell.faults)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis' own pytest_configure loads --hypothesis-profile
@@ -79,10 +97,16 @@ def pytest_configure(config):
         pytest.exit(f"error: {exc}", returncode=2)
     backend = config.getoption("--backend")
     if backend and backend not in the_matrix.backends:
-        pytest.exit(f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})", returncode=2)
+        pytest.exit(
+            f"error: --backend {backend}: unknown backend (matrix.yaml has {', '.join(the_matrix.backends)})",
+            returncode=2,
+        )
     if not (backend or os.environ.get("JAX_PLATFORMS")) and not _importable("jax"):
-        pytest.exit("error: no --backend given, and JAX, which would name it, is not installed in this interpreter "
-                    f"({sys.executable})", returncode=2)
+        pytest.exit(
+            "error: no --backend given, and JAX, which would name it, is not installed in this interpreter "
+            f"({sys.executable})",
+            returncode=2,
+        )
     cell = _cell(config.getoption("--cell"), backend)
     _compile_cache(Workspace.at(config.rootpath).compile_cache)
     _host_devices()
@@ -90,8 +114,9 @@ def pytest_configure(config):
     configure_cell(config, the_matrix, cell)
     path = config.getoption("--results-file")
     if path and not hasattr(config, "workerinput"):  # only the controller writes under pytest-xdist
-        config.pluginmanager.register(recorder.Recorder(config, Path(path), config.getoption("--run-id")),
-                                      "flax-regressions-recorder")
+        config.pluginmanager.register(
+            recorder.Recorder(config, Path(path), config.getoption("--run-id")), "flax-regressions-recorder"
+        )
 
 
 def _importable(name: str) -> bool:
@@ -168,8 +193,7 @@ def pytest_collection_finish(session):
     """Count the compilation cache's work (importing JAX) before the first variant's timeout starts, in a run whose
     variants import JAX anyway: a run of made-up cases (the harness's own tests) never pays for it."""
     cases = {item.callspec.params["case"] for item in session.items if _runs_a_variant(item)}
-    if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_file(case))
-                     for case in cases):
+    if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_file(case)) for case in cases):
         cache_use.listen()
 
 
@@ -204,7 +228,8 @@ def check_variant(case: str, variant: str, node) -> None:
     if rule is None:
         pytest.fail(
             f"unknown: matrix.yaml has no expectation for {case}-{variant} on {context.where}; "
-            f"the variant {record.outcome.value}" + ("" if exc is None else f" with {record.exception}: {record.message}"),
+            f"the variant {record.outcome.value}"
+            + ("" if exc is None else f" with {record.exception}: {record.message}"),
             pytrace=False,
         )
     if exc is None:
@@ -212,5 +237,7 @@ def check_variant(case: str, variant: str, node) -> None:
     if rule.fails and record.as_expected:
         # Not chained to the variant's exception: pytest would format its traceback, deep in JAX and Flax, parsing
         # their sources, for every expected failure, in a report that shows the reason alone. --runxfail shows it.
-        raise ExpectedFailure(f"{type(exc).__name__}: {first_line(exc)}") from (exc if node.config.option.runxfail else None)
+        raise ExpectedFailure(f"{type(exc).__name__}: {first_line(exc)}") from (
+            exc if node.config.option.runxfail else None
+        )
     raise exc

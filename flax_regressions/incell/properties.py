@@ -51,8 +51,10 @@ def _arguments(kwargs: dict) -> str:
 
 def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dict) -> str:
     """The shell command that runs this variant with these arguments, in this interpreter, on this backend."""
-    code = (f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir(case))!r}); "
-            f"import {case}; {case}.{variant}({_arguments(kwargs)})")
+    code = (
+        f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir(case))!r}); "
+        f"import {case}; {case}.{variant}({_arguments(kwargs)})"
+    )
     return f"JAX_PLATFORMS={context.backend} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
 
 

@@ -72,7 +72,10 @@ def test_every_case_has_well_formed_sizes(pytestconfig):
             if isinstance(names, tuple):
                 assert all(len(value) == len(names) for value in values), f"repro/{case}.py: {names}: a value per name"
             for variant in variants:
-                takes = {name for name, p in inspect.signature(getattr(repro, variant)).parameters.items()
-                         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+                takes = {
+                    name
+                    for name, p in inspect.signature(getattr(repro, variant)).parameters.items()
+                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                }
                 missing = set(names if isinstance(names, tuple) else [names]) - takes
                 assert not missing, f"repro/{case}.py PROPERTY_SIZES: {variant}() takes no {', '.join(sorted(missing))}"

@@ -27,8 +27,12 @@ _ACTIVE = pytest.StashKey[bool]()
 def add_cases_option(parser) -> None:
     """``--flax-cases DIR``: one owner (this module, or the in-cell plugin when it is loaded first)."""
     parser.getgroup("flax-regressions").addoption(
-        "--flax-cases", action="append", default=[], metavar="DIR",
-        help="a directory with its own matrix.yaml and repro/ (repeatable): run its cases, not the built-in matrix")
+        "--flax-cases",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory with its own matrix.yaml and repro/ (repeatable): run its cases, not the built-in matrix",
+    )
 
 
 def pytest_addoption(parser, pluginmanager):

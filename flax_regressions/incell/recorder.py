@@ -12,15 +12,15 @@ import os
 import platform
 from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import distributions
 from pathlib import Path
 
+from flax_regressions.catalogue.rules import Rule
 from flax_regressions.core.failure import Failure
 from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
 from flax_regressions.core.results import CellOutcome, CellResult, CompileCache, ResultsError
 from flax_regressions.incell.context import cell_context
-from flax_regressions.catalogue.rules import Rule
 
 
 def case_variant(nodeid: str) -> tuple[str, str]:
@@ -29,14 +29,20 @@ def case_variant(nodeid: str) -> tuple[str, str]:
     return case, variant
 
 
-def held_to(case: str, variant: str, rule: Rule | None, outcome: Outcome, failure: Failure, as_expected: bool,
-            duration: float) -> VariantRecord:
+def held_to(
+    case: str, variant: str, rule: Rule | None, outcome: Outcome, failure: Failure, as_expected: bool, duration: float
+) -> VariantRecord:
     """The record of a variant held to its rule (None: matrix.yaml has none here, an unknown)."""
     return VariantRecord(
-        case, variant, outcome, failure.exception, failure.message,
+        case,
+        variant,
+        outcome,
+        failure.exception,
+        failure.message,
         expected="unknown" if rule is None else rule.expect,
         expected_detail=None if rule is None else rule.describe(),
-        as_expected=as_expected, duration_s=round(duration, 3),
+        as_expected=as_expected,
+        duration_s=round(duration, 3),
     )
 
 
@@ -69,8 +75,14 @@ def variant_record(report) -> VariantRecord:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         return VariantRecord(case, variant, Outcome.SKIPPED, message=reason, as_expected=True, duration_s=0.0)
     text = str(report.longrepr).strip().splitlines()
-    return VariantRecord(case, variant, Outcome.ERROR, message=f"{report.when}: {text[-1] if text else 'unknown error'}",
-                         as_expected=False, duration_s=round(report.duration, 3))
+    return VariantRecord(
+        case,
+        variant,
+        Outcome.ERROR,
+        message=f"{report.when}: {text[-1] if text else 'unknown error'}",
+        as_expected=False,
+        duration_s=round(report.duration, 3),
+    )
 
 
 def property_record(report) -> PropertyRecord:
@@ -83,8 +95,9 @@ def property_record(report) -> PropertyRecord:
         lines = (crash.message if crash else str(report.longrepr or "")).strip().splitlines()
     reproduce = next((line.partition("reproduce: ")[2] for line in lines if line.startswith("reproduce: ")), None)
     outcome = report.outcome if report.when == "call" or report.skipped else "error"
-    return PropertyRecord(case, variant, Outcome(outcome), lines[0] if lines else None, reproduce,
-                          round(report.duration, 3))
+    return PropertyRecord(
+        case, variant, Outcome(outcome), lines[0] if lines else None, reproduce, round(report.duration, 3)
+    )
 
 
 class Recorder:
@@ -121,8 +134,12 @@ class Recorder:
         except ResultsError:
             return None
         context = cell_context(self.config)
-        if (current.outcome is CellOutcome.RAN and current.cell == context.cell
-                and current.versions == context.versions and current.packages == self.packages):
+        if (
+            current.outcome is CellOutcome.RAN
+            and current.cell == context.cell
+            and current.versions == context.versions
+            and current.packages == self.packages
+        ):
             return current
         return None
 
@@ -155,12 +172,19 @@ class Recorder:
             current = self._same_environment()
             records = {_key(r): r for r in current.records} if current else {}
             properties = {_key(p): p for p in current.properties} if current else {}
-            cell = CellResult(context.cell, versions=context.versions, python=platform.python_version(),
-                              platform=platform.platform(), packages=self.packages,
-                              started=current.started if current else self.started,
-                              compile_cache=self.compile_cache(), run_id=self.run_id)
-            cell.with_records((records | self.records).values(), (properties | self.properties).values(), complete,
-                              _now()).write(self.path)
+            cell = CellResult(
+                context.cell,
+                versions=context.versions,
+                python=platform.python_version(),
+                platform=platform.platform(),
+                packages=self.packages,
+                started=current.started if current else self.started,
+                compile_cache=self.compile_cache(),
+                run_id=self.run_id,
+            )
+            cell.with_records(
+                (records | self.records).values(), (properties | self.properties).values(), complete, _now()
+            ).write(self.path)
 
     def compile_cache(self) -> CompileCache:
         """The cache as this run had it; off means no counts (JAX 0.5 counts requests even with no directory)."""
@@ -184,4 +208,4 @@ def _key(record) -> tuple[str, str]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -5,23 +5,29 @@ The Markdown rows (``--markdown``) are the form of the README's history table.
 
 from __future__ import annotations
 
-from flax_regressions.core.failure import common_phrase
-from flax_regressions.core.variant import is_bug
-from flax_regressions.render.markdown import escaped, table
-from flax_regressions.catalogue.edit import Segment
 from flax_regressions.analysis.bisect.history import History
 from flax_regressions.analysis.bisect.observation import show
 from flax_regressions.analysis.bisect.search import FLAKY
+from flax_regressions.catalogue.edit import Segment
+from flax_regressions.core.failure import common_phrase
+from flax_regressions.core.variant import is_bug
+from flax_regressions.render.markdown import escaped, table
 
 
 def describe_segment(variant: str, seg: Segment, last: str, latest: str) -> str:
     """``reproduces (ValueError: a phrase) on 0.10.1–0.10.4``; ``0.11.0+`` when it runs to the latest release."""
-    span = f"{seg.flax_first}+" if last == latest else (seg.flax_first if last == seg.flax_first else f"{seg.flax_first}–{last}")
+    span = (
+        f"{seg.flax_first}+"
+        if last == latest
+        else (seg.flax_first if last == seg.flax_first else f"{seg.flax_first}–{last}")
+    )
     if seg.expect == "pass":
         what = "does not reproduce" if is_bug(variant) else "works"
     elif seg.expect == "fail":
         phrase = common_phrase(seg.messages)
-        what = ("reproduces" if is_bug(variant) else "broken") + f" ({seg.exception}" + (f": {phrase})" if phrase else ")")
+        what = (
+            ("reproduces" if is_bug(variant) else "broken") + f" ({seg.exception}" + (f": {phrase})" if phrase else ")")
+        )
     else:
         what = seg.expect
     return f"{what} on {span}"

@@ -7,22 +7,35 @@ captured output) and the suite's records (the versions table, the workarounds th
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flax_regressions.core.failure import Failure, normalized
-from flax_regressions.core.records import Outcome, VariantRecord
-from flax_regressions.render.markdown import shown_message, table
 from flax_regressions.analysis.bugreport.environment import failure_of
 from flax_regressions.analysis.bugreport.known import Pair, Recorded, flax_where, version_key
 from flax_regressions.analysis.bugreport.script import docstring_of, function_source, helpers_of, problem_text
+from flax_regressions.core.failure import Failure, normalized
+from flax_regressions.core.records import Outcome, VariantRecord
+from flax_regressions.render.markdown import shown_message, table
 
 TABLE_MESSAGE_LIMIT = 100
 
 
-def render(*, case: str, variant: str, module: Path, upstream: str, versions: dict, env_info: str, script: str,
-           script_name: str, status: int, output: str, outcomes: dict[Pair, Recorded], workarounds: list[str],
-           backend: str) -> str:
+def render(
+    *,
+    case: str,
+    variant: str,
+    module: Path,
+    upstream: str,
+    versions: dict,
+    env_info: str,
+    script: str,
+    script_name: str,
+    status: int,
+    output: str,
+    outcomes: dict[Pair, Recorded],
+    workarounds: list[str],
+    backend: str,
+) -> str:
     title, problem = problem_text(module, variant)
     reference = failure_of(output)
     flax = versions["flax"]
@@ -31,7 +44,7 @@ def render(*, case: str, variant: str, module: Path, upstream: str, versions: di
         f"# {title.rstrip('.')} (Flax {flax}{', ' + reference.exception if reference.exception else ''})",
         "",
         f"<!-- Written by flax-regressions (`nox -s bugreport -- {case} --flax {flax} --backend {backend}`) on "
-        f"{datetime.now(timezone.utc).date().isoformat()}. Related upstream issue: {_issue_link(upstream)}. "
+        f"{datetime.now(UTC).date().isoformat()}. Related upstream issue: {_issue_link(upstream)}. "
         f"Versions table from: {', '.join(sources)} -->",
         "",
         "### System information",
@@ -80,9 +93,11 @@ def render(*, case: str, variant: str, module: Path, upstream: str, versions: di
         f"`{variant}()` on every Flax/JAX pair with a recorded run (backend {backend}):",
         "",
     ]
-    rows = [[str(flax_v), str(jax_v), entry.jaxlib or "", _result(entry.variants[variant], reference)]
-            for (flax_v, jax_v), entry in sorted(outcomes.items(), key=lambda item: version_key(item[0]))
-            if variant in entry.variants]
+    rows = [
+        [str(flax_v), str(jax_v), entry.jaxlib or "", _result(entry.variants[variant], reference)]
+        for (flax_v, jax_v), entry in sorted(outcomes.items(), key=lambda item: version_key(item[0]))
+        if variant in entry.variants
+    ]
     lines += table(["Flax", "JAX", "jaxlib", f"`{variant}()` (compared with flax {flax})"], rows)
     lines += ["", "### Known workaround", ""]
     if not workarounds:
@@ -90,11 +105,20 @@ def render(*, case: str, variant: str, module: Path, upstream: str, versions: di
     for fix in workarounds:
         doc = docstring_of(module, fix)
         helpers = [name for name in helpers_of(module, fix) if f"def {name}(" not in script]
-        lines += [f"`{fix}()` works on flax {flax}{': ' + doc.splitlines()[0] if doc else '.'}", "",
-                  "```python", function_source(module, fix), "```", ""]
+        lines += [
+            f"`{fix}()` works on flax {flax}{': ' + doc.splitlines()[0] if doc else '.'}",
+            "",
+            "```python",
+            function_source(module, fix),
+            "```",
+            "",
+        ]
         if helpers:
-            lines += [f"(Besides the script's helpers it uses {', '.join(f'`{h}`' for h in helpers)}, which check its "
-                      f"result; all are in flax-regressions' `repro/{module.name}`.)", ""]
+            lines += [
+                f"(Besides the script's helpers it uses {', '.join(f'`{h}`' for h in helpers)}, which check its "
+                f"result; all are in flax-regressions' `repro/{module.name}`.)",
+                "",
+            ]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -51,13 +51,18 @@ def render(verdict: Verdict) -> str:
         summary = f"❌ **The {move} breaks {len(verdict.breaking)} variant(s)** (exit 1): {', '.join(parts)}."
     else:
         summary = f"✅ **The {move} breaks nothing** (exit 0)."
-    lines = [head, "", summary, ""] + table(["", "from", "to"], [
-        ["flax", str(a.flax), str(b.flax)], ["jax", str(a.jax), str(b.jax)], ["jaxlib", str(a.jaxlib), str(b.jaxlib)]])
+    lines = [head, "", summary, ""] + table(
+        ["", "from", "to"],
+        [["flax", str(a.flax), str(b.flax)], ["jax", str(a.jax), str(b.jax)], ["jaxlib", str(a.jaxlib), str(b.jaxlib)]],
+    )
     if verdict.mixed is not None:
         m = verdict.mixed
-        lines += ["", f"Flax and JAX both move: flax {m.flax} was run again with jax {m.jax}; a breaking change "
-                      "it already shows (the same failure) is JAX's, one that still works there is Flax's, and one that "
-                      "fails otherwise there is not told."]
+        lines += [
+            "",
+            f"Flax and JAX both move: flax {m.flax} was run again with jax {m.jax}; a breaking change "
+            "it already shows (the same failure) is JAX's, one that still works there is Flax's, and one that "
+            "fails otherwise there is not told.",
+        ]
     for key in KINDS:
         chosen = [c for c in verdict.changes if c.change == key]
         if not chosen:
@@ -78,8 +83,11 @@ def render(verdict: Verdict) -> str:
 
 def breaking_lines(verdict: Verdict) -> list[str]:
     """One line per breaking change, as the command prints them last (stderr)."""
-    return [f"{c.case}-{c.variant}: {PHRASES[c.change]} on {side_name(verdict.after)} ({what(c.after)})"
-            f"{cause_text(verdict, c)}" for c in verdict.breaking]
+    return [
+        f"{c.case}-{c.variant}: {PHRASES[c.change]} on {side_name(verdict.after)} ({what(c.after)})"
+        f"{cause_text(verdict, c)}"
+        for c in verdict.breaking
+    ]
 
 
 def side_name(side: Side) -> str:

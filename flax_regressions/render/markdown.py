@@ -24,7 +24,7 @@ def shortened(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
     head, _, tail = message.rpartition("(")
     if re.fullmatch(r"https?://[^)]*\)", tail):
         message = head.rstrip()
-    return message if len(message) <= limit else message[:limit - 3] + "..."
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def shown_message(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
@@ -34,8 +34,11 @@ def shown_message(message: str | None, limit: int = MESSAGE_LIMIT) -> str:
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A Markdown table's lines; the cells are escaped by the caller, which knows which hold Markdown."""
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def write(path: Path, text: str, summary: bool = True) -> None:

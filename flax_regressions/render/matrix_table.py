@@ -42,8 +42,11 @@ def _record_text(row: Row) -> str:
 
 def summary_lines(rows: list[Row]) -> list[str]:
     """One line per row that is not as expected: what the command prints last, and the table's footnotes."""
-    return [f"{r.record.case}-{r.record.variant} on flax {r.flax} ({r.cell.backend}): {verdict_text(r)}"
-            for r in rows if not r.as_expected]
+    return [
+        f"{r.record.case}-{r.record.variant} on flax {r.flax} ({r.cell.backend}): {verdict_text(r)}"
+        for r in rows
+        if not r.as_expected
+    ]
 
 
 def counted(good: int, total: int) -> str:
@@ -61,8 +64,10 @@ def render(rows: list[Row]) -> str:
     for r in rows:
         head.setdefault(r.cell, f"flax {r.flax} · {r.cell.backend}<br>jax {r.versions.jax or '?'}")
     by_key = {(r.record.case, r.record.variant, r.cell): r for r in rows}
-    body = [[case, variant] + [escaped(verdict_text(by_key[case, variant, c])) for c in cells]
-            for case, variant in dict.fromkeys((r.record.case, r.record.variant) for r in rows)]
+    body = [
+        [case, variant] + [escaped(verdict_text(by_key[case, variant, c])) for c in cells]
+        for case, variant in dict.fromkeys((r.record.case, r.record.variant) for r in rows)
+    ]
     good = sum(r.as_expected for r in rows)
     lines = table(["case", "variant"] + [head[c] for c in cells], body)
     lines += ["", f"**{counted(good, len(rows))} as expected** ({variants(len(body), len(cells))})."]

@@ -32,20 +32,43 @@ def _test_report(row: Row) -> dict:
     text = verdict_text(row)
     longrepr = None if outcome == "passed" else [f"repro/{record.case}.py", 0, text] if skipped else text
     duration = record.duration_s or 0.0
-    return {"nodeid": node_id(row), "location": [f"repro/{record.case}.py", 0, f"{record.variant}[{row.cell}]"],
-            "keywords": {record.variant: 1, record.case: 1, str(row.cell): 1}, "outcome": outcome,
-            "longrepr": longrepr, "when": "call",
-            "user_properties": [["cell", str(row.cell)], ["flax", row.flax], ["jax", row.versions.jax],
-                                ["expected", record.expected], ["as_expected", row.as_expected]],
-            "sections": [], "duration": duration, "start": 0.0, "stop": duration, "$report_type": "TestReport"}
+    return {
+        "nodeid": node_id(row),
+        "location": [f"repro/{record.case}.py", 0, f"{record.variant}[{row.cell}]"],
+        "keywords": {record.variant: 1, record.case: 1, str(row.cell): 1},
+        "outcome": outcome,
+        "longrepr": longrepr,
+        "when": "call",
+        "user_properties": [
+            ["cell", str(row.cell)],
+            ["flax", row.flax],
+            ["jax", row.versions.jax],
+            ["expected", record.expected],
+            ["as_expected", row.as_expected],
+        ],
+        "sections": [],
+        "duration": duration,
+        "start": 0.0,
+        "stop": duration,
+        "$report_type": "TestReport",
+    }
 
 
 def lines(rows: list[Row], exit_status: int) -> list[dict]:
     """The log's events, in order: the session, what it collected, one report per row, and how it ended."""
-    collected = {"nodeid": "", "outcome": "passed", "longrepr": None, "sections": [], "$report_type": "CollectReport",
-                 "result": [{"nodeid": node_id(row), "type": "Function"} for row in rows]}
-    return ([{"pytest_version": _pytest_version(), "$report_type": "SessionStart"}, collected]
-            + [_test_report(row) for row in rows] + [{"exitstatus": exit_status, "$report_type": "SessionFinish"}])
+    collected = {
+        "nodeid": "",
+        "outcome": "passed",
+        "longrepr": None,
+        "sections": [],
+        "$report_type": "CollectReport",
+        "result": [{"nodeid": node_id(row), "type": "Function"} for row in rows],
+    }
+    return (
+        [{"pytest_version": _pytest_version(), "$report_type": "SessionStart"}, collected]
+        + [_test_report(row) for row in rows]
+        + [{"exitstatus": exit_status, "$report_type": "SessionFinish"}]
+    )
 
 
 def _pytest_version() -> str:

@@ -23,6 +23,7 @@ from flax_regressions.running.runners import Runner, subprocess_runner
 
 Log = Callable[[str], None]
 
+
 def missing_backend(the_matrix: Matrix, backend: str) -> str | None:
     """Why ``backend`` cannot run on this machine, or None when it can."""
     if the_matrix.backends[backend].get("needs") != "nvidia-gpu":
@@ -36,18 +37,27 @@ def missing_backend(the_matrix: Matrix, backend: str) -> str | None:
 PYTEST_EXIT = {2: "it was interrupted", 3: "internal error", 4: "usage error", 5: "no test was collected"}
 
 
-def run_pytest(workspace: Workspace, the_matrix: Matrix, python: str | Path, cell: CellId, extra: list[str],
-               cells_dir: Path, runner: Runner) -> CellResult:
+def run_pytest(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    python: str | Path,
+    cell: CellId,
+    extra: list[str],
+    cells_dir: Path,
+    runner: Runner,
+) -> CellResult:
     """Run a cell's pytest and return what it recorded; a run that recorded nothing (a mistyped option, ``-k`` that
     selects nothing, pytest failing to start) never stands for one that did: the earlier results file is kept as
     it was, marked "not run now" with pytest's exit status (so every report of it says so), and the result says why.
     Whether the file is this run's own is told by the run id the cell writes into it (incell.recorder)."""
     path = cell_file(cells_dir, cell)
     run_id = uuid.uuid4().hex
-    command = harness.pytest_command(python, cell, harness.cases_args(the_matrix) + list(extra), workspace, cells_dir,
-                                     run_id)
-    status = runner(command, harness.cell_environment(workspace, cell.backend, dict(os.environ)),
-                    harness.harness(workspace))
+    command = harness.pytest_command(
+        python, cell, harness.cases_args(the_matrix) + list(extra), workspace, cells_dir, run_id
+    )
+    status = runner(
+        command, harness.cell_environment(workspace, cell.backend, dict(os.environ)), harness.harness(workspace)
+    )
     try:
         result = CellResult.load(path)
     except ResultsError:
@@ -58,9 +68,19 @@ def run_pytest(workspace: Workspace, the_matrix: Matrix, python: str | Path, cel
     return _not_rerun(path, cell, f"pytest exited with status {status} ({why}) and recorded nothing; see its output")
 
 
-def run_cell(workspace: Workspace, the_matrix: Matrix, requested: str, backend: str, extra: Sequence[str] = (), *,
-             cells_dir: Path | None = None, log: Log = print, runner: Runner = subprocess_runner,
-             jax: str | None = None, lock: Lock | None = None) -> CellResult:
+def run_cell(
+    workspace: Workspace,
+    the_matrix: Matrix,
+    requested: str,
+    backend: str,
+    extra: Sequence[str] = (),
+    *,
+    cells_dir: Path | None = None,
+    log: Log = print,
+    runner: Runner = subprocess_runner,
+    jax: str | None = None,
+    lock: Lock | None = None,
+) -> CellResult:
     """Run one cell (any Flax release on the registry, or ``latest``) and return what it recorded.
 
     A cell that cannot run on this machine (its backend is absent) is "skipped" with why, and its results file, one a
@@ -81,8 +101,9 @@ def run_cell(workspace: Workspace, the_matrix: Matrix, requested: str, backend: 
         return CellResult.not_run(cell, CellOutcome.SKIPPED, reason)
     envs_dir = specs.envs_dir_for(workspace, jax, lock)
     try:
-        spec = (specs.built_spec(the_matrix, requested, backend, jax, envs_dir, lock)
-                or specs.spec_for(the_matrix, requested, backend, jax, lock))
+        spec = specs.built_spec(the_matrix, requested, backend, jax, envs_dir, lock) or specs.spec_for(
+            the_matrix, requested, backend, jax, lock
+        )
         python = envs.ensure(spec, envs_dir, log=log)
     except registry.RegistryUnreachable as exc:
         return _not_rerun(path, cell, _install_reason(cell, exc))

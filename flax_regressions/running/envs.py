@@ -39,8 +39,6 @@ STAMP = "flax-regressions-env.json"
 DISTRIBUTION = "flax-regressions"
 
 
-
-
 CELL_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "pyyaml", "packaging")  # what the in-cell plugin imports
 
 
@@ -50,8 +48,10 @@ def cell_tools() -> tuple[str, ...]:
     try:
         required = {canonicalize_name(Requirement(r).name): r for r in metadata.requires(DISTRIBUTION) or ()}
     except metadata.PackageNotFoundError:
-        raise EnvError(f"{DISTRIBUTION} is not installed, so what its cells install is not known: run it with `uv run`"
-                       " in a checkout, or install it") from None
+        raise EnvError(
+            f"{DISTRIBUTION} is not installed, so what its cells install is not known: run it with `uv run`"
+            " in a checkout, or install it"
+        ) from None
     return tuple(required[name] for name in CELL_TOOLS)
 
 
@@ -177,8 +177,11 @@ def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
     # a cell keeps the bytecode of the few hundred modules it imports (cells.cell_environment); compiling all ~4,000
     # files of an environment took 10 s a build here.
     _uv(spec, "pip", "sync", "--quiet", "--no-compile-bytecode", "--python", str(python_of(env)), str(lock))
-    write_json(stamp, {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}}
-               | ({"note": note} if note else {}))
+    write_json(
+        stamp,
+        {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}}
+        | ({"note": note} if note else {}),
+    )
     log(f"built {spec.name} in {time.monotonic() - start:.1f}s")
     return python_of(env)
 
@@ -198,9 +201,22 @@ def _venv(spec: EnvSpec, env: Path) -> None:
 def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
     """Resolve ``spec`` into ``lock``. When a team's lock cannot install with this Flax but can once its JAX pins are
     left out, that is the resolution, and the line returned says so (None: the spec resolved as it is)."""
+
     def compile_(resolved: EnvSpec) -> None:
-        _uv(resolved, "pip", "compile", "--quiet", "--no-header", "--python", str(python_of(env)),
-            *resolved.resolution_limits(), "-o", str(lock), "-", stdin="\n".join(resolved.requirements()))
+        _uv(
+            resolved,
+            "pip",
+            "compile",
+            "--quiet",
+            "--no-header",
+            "--python",
+            str(python_of(env)),
+            *resolved.resolution_limits(),
+            "-o",
+            str(lock),
+            "-",
+            stdin="\n".join(resolved.requirements()),
+        )
 
     try:
         compile_(spec)
@@ -216,8 +232,10 @@ def _compile(spec: EnvSpec, env: Path, lock: Path) -> str | None:
         _add_hashes(lock, replace(spec, lock_jax=()))
         why = str(refused).split(": ", 1)[-1]
         jax = " ".join(pin.split()[0] for pin in spec.lock_jax)
-        return (f"the lock's {jax} cannot install with flax {spec.flax}, so the resolver chose JAX "
-                f"as of {spec.cutoff} ({why})")
+        return (
+            f"the lock's {jax} cannot install with flax {spec.flax}, so the resolver chose JAX "
+            f"as of {spec.cutoff} ({why})"
+        )
 
 
 def _add_hashes(lock: Path, spec: EnvSpec) -> None:

@@ -60,20 +60,29 @@ def _harness(envs: Path) -> Path:
     return home
 
 
-def pytest_command(python: str | Path, cell: CellId, extra: list[str], workspace: Workspace, cells_dir: Path,
-                   run_id: str | None = None) -> list[str]:
+def pytest_command(
+    python: str | Path, cell: CellId, extra: list[str], workspace: Workspace, cells_dir: Path, run_id: str | None = None
+) -> list[str]:
     """The pytest run for one cell: its conformance and property tests, its results file and its JUnit XML.
 
     Every caller (the nox session, the gate, bisect, sweep, the bug report) narrows it with ``extra`` only.
     """
     home = harness(workspace)
     return [
-        str(python), "-m", "pytest", *(str(home / test) for test in IN_CELL_TESTS), "-p", PLUGIN,
-        "-p", "no:cacheprovider",
+        str(python),
+        "-m",
+        "pytest",
+        *(str(home / test) for test in IN_CELL_TESTS),
+        "-p",
+        PLUGIN,
+        "-p",
+        "no:cacheprovider",
         # the harness's own configuration, whatever the paths among the arguments (a team's cases directory in a
         # repository with its own pytest settings) would make pytest find
-        f"--config-file={home / 'pytest.ini'}", f"--rootdir={home}",
-        "-n", "1",  # one xdist worker: a variant that crashes or hangs takes only itself down (see incell.faults)
+        f"--config-file={home / 'pytest.ini'}",
+        f"--rootdir={home}",
+        "-n",
+        "1",  # one xdist worker: a variant that crashes or hangs takes only itself down (see incell.faults)
         f"--backend={cell.backend}",
         f"--cell={cell}",
         f"--matrix={builtin_matrix()}",
@@ -85,7 +94,7 @@ def pytest_command(python: str | Path, cell: CellId, extra: list[str], workspace
 
 
 def cases_args(the_matrix: Matrix) -> list[str]:
-    """What makes a cell's pytest read the same matrix: the --cases directories it was read with (none: the built-in)."""
+    """What makes a cell's pytest read the same matrix: the --cases directories it was read with (none: built-in)."""
     return [f"--flax-cases={directory}" for directory in the_matrix.case_dirs]
 
 

@@ -81,7 +81,9 @@ def read(path: Path, python: str) -> Lock:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"--lock {path}: cannot read it ({exc.strerror if isinstance(exc, OSError) else exc})") from None
+        raise LockError(
+            f"--lock {path}: cannot read it ({exc.strerror if isinstance(exc, OSError) else exc})"
+        ) from None
     environment = {"python_version": python, "python_full_version": f"{python}.0", "extra": ""}
     notes: list[str] = []
     if path.name == "uv.lock":
@@ -93,8 +95,10 @@ def read(path: Path, python: str) -> Lock:
     pins: dict[str, tuple[Pin, str]] = {}
     for pin, where in found:
         if pin.name in pins and pins[pin.name][0] != pin:
-            raise LockError(f"{where}: {pin.name} is pinned twice for Python {python} ({pins[pin.name][0].version} at "
-                            f"{pins[pin.name][1]}, {pin.version} here)")
+            raise LockError(
+                f"{where}: {pin.name} is pinned twice for Python {python} ({pins[pin.name][0].version} at "
+                f"{pins[pin.name][1]}, {pin.version} here)"
+            )
         pins[pin.name] = (pin, where)
     if not pins:
         raise LockError(f"{path}: no pinned package for Python {python}")
@@ -180,8 +184,11 @@ def _pylock(data: dict, path: Path, environment: dict) -> list[tuple[Pin, str]]:
             raise LockError(f"{where}: no {'name' if 'name' not in package else 'version'}: cannot pin it")
         files = [_table(f, f"{where}: wheels") for f in _list(package.get("wheels") or [], f"{where}: wheels")]
         files += [_table(package["sdist"], f"{where}: sdist")] if "sdist" in package else []
-        hashes = [f"{algorithm}:{digest}" for f in files
-                  for algorithm, digest in _table(f.get("hashes") or {}, f"{where}: hashes").items()]
+        hashes = [
+            f"{algorithm}:{digest}"
+            for f in files
+            for algorithm, digest in _table(f.get("hashes") or {}, f"{where}: hashes").items()
+        ]
         found.append((_pin(package, hashes, where), where))
     return found
 
@@ -206,7 +213,9 @@ def _uv_lock(data: dict, path: Path, environment: dict) -> list[tuple[Pin, str]]
         where = f"{path}: package[{n}] ({package['name']})"
         if not _local(package):
             if "registry" not in (package.get("source") or {"registry": None}):
-                raise LockError(f"{where}: comes from {', '.join(package['source'])}, not a registry: cannot pin it by version")
+                raise LockError(
+                    f"{where}: comes from {', '.join(package['source'])}, not a registry: cannot pin it by version"
+                )
             files = [_table(f, f"{where}: wheels") for f in _list(package.get("wheels") or [], f"{where}: wheels")]
             files += [_table(package["sdist"], f"{where}: sdist")] if "sdist" in package else []
             found.append((_pin(package, [str(f["hash"]) for f in files if "hash" in f], where), where))
@@ -230,7 +239,9 @@ def _local(package: dict) -> bool:
 def _edges(package: dict, where: str) -> list[dict]:
     groups = [_list(package.get("dependencies") or [], f"{where}: dependencies")]
     for key in ("optional-dependencies", "dev-dependencies"):
-        groups += [_list(group, f"{where}: {key}") for group in _table(package.get(key) or {}, f"{where}: {key}").values()]
+        groups += [
+            _list(group, f"{where}: {key}") for group in _table(package.get(key) or {}, f"{where}: {key}").values()
+        ]
     return [_table(edge, f"{where}: a dependency") for group in groups for edge in group]
 
 
@@ -240,8 +251,11 @@ def _target(entries: dict, edge: dict, environment: dict, where: str) -> tuple[i
     if "version" in edge:
         candidates = [(n, p) for n, p in candidates if str(p.get("version")) == str(edge["version"])]
     if len(candidates) > 1:
-        candidates = [(n, p) for n, p in candidates
-                      if any(_applies(m, environment, where) for m in p.get("resolution-markers") or [""])]
+        candidates = [
+            (n, p)
+            for n, p in candidates
+            if any(_applies(m, environment, where) for m in p.get("resolution-markers") or [""])
+        ]
     if len(candidates) != 1:
         raise LockError(f"{where}: its dependency {edge.get('name')!r} matches {len(candidates)} packages of the lock")
     return candidates[0]

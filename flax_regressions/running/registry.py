@@ -64,8 +64,11 @@ def yanked(package: str = "flax") -> dict[str, str]:
 
     Asked only to explain a release that is not in ``published``, so it costs a second request only then.
     """
-    return {raw: (files[0].get("yanked_reason") or "").strip() for raw, files in _project(package)["releases"].items()
-            if files and all(f.get("yanked") for f in files)}
+    return {
+        raw: (files[0].get("yanked_reason") or "").strip()
+        for raw, files in _project(package)["releases"].items()
+        if files and all(f.get("yanked") for f in files)
+    }
 
 
 def releases(python: str, package: str = "flax") -> list[str]:
@@ -87,11 +90,15 @@ def resolve(requested: str, python: str) -> str:
         near = ", ".join(sorted(sorted(available, key=lambda v: _distance(v, requested))[:3], key=Version))
         reason = yanked().get(requested)
         if reason is not None:
-            raise RegistryError(f"flax {requested} is yanked on the registry (reason: {reason or 'none given'}); "
-                                f"a yanked release is never installed (nearest: {near})")
+            raise RegistryError(
+                f"flax {requested} is yanked on the registry (reason: {reason or 'none given'}); "
+                f"a yanked release is never installed (nearest: {near})"
+            )
         raise RegistryError(f"flax {requested} is not a release on the registry (nearest: {near})")
     if requested not in available:
-        raise RegistryError(f"flax {requested} does not support Python {python} (requires-python {published()[requested][1]})")
+        raise RegistryError(
+            f"flax {requested} does not support Python {python} (requires-python {published()[requested][1]})"
+        )
     return requested
 
 

@@ -36,5 +36,6 @@ class LoggedRunner:
                     self.path = self.path.with_name(f"{stem}-run{n}.log")
                     continue
                 out.truncate(0)
-                return subprocess.run(command, env=os.environ | env, cwd=cwd, stdout=out,
-                                      stderr=subprocess.STDOUT).returncode
+                return subprocess.run(
+                    command, env=os.environ | env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+                ).returncode

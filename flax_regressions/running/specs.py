@@ -12,8 +12,9 @@ from flax_regressions.running import envs, registry
 from flax_regressions.running.locks import Lock
 
 
-def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None = None,
-             lock: Lock | None = None) -> envs.EnvSpec:
+def spec_for(
+    the_matrix: Matrix, requested: str, backend: str, jax: str | None = None, lock: Lock | None = None
+) -> envs.EnvSpec:
     """The environment for ``requested`` (a release or ``latest``): its JAX pin comes from matrix.yaml when
     the default matrix lists that release, otherwise from the resolution cut-off alone.
 
@@ -30,8 +31,9 @@ def spec_for(the_matrix: Matrix, requested: str, backend: str, jax: str | None =
     return _spec(the_matrix, requested, flax, backend, jax, cutoff, lock)
 
 
-def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path,
-               lock: Lock | None = None) -> envs.EnvSpec | None:
+def built_spec(
+    the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path, lock: Lock | None = None
+) -> envs.EnvSpec | None:
     """The spec of a release whose environment was built before, read with no network (None: never built).
 
     Everything in a spec but the cut-off comes from matrix.yaml and the package's metadata, and a release's cut-off
@@ -44,8 +46,9 @@ def built_spec(the_matrix: Matrix, requested: str, backend: str, jax: str | None
     return None if recorded is None else _spec(the_matrix, requested, requested, backend, jax, recorded, lock)
 
 
-def _spec(the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff: date,
-          lock: Lock | None) -> envs.EnvSpec:
+def _spec(
+    the_matrix: Matrix, requested: str, flax: str, backend: str, jax: str | None, cutoff: date, lock: Lock | None
+) -> envs.EnvSpec:
     pinned = {} if lock else {v.version: v.jax for v in the_matrix.flax}  # a lock's JAX comes before matrix.yaml's
     return envs.EnvSpec(
         flax=flax,

@@ -37,8 +37,9 @@ def run(name: str, args: Sequence[str], stdin: str | None = None) -> None:
     try:
         proc = subprocess.run([uv(), *args], input=stdin, capture_output=True, text=True)
     except FileNotFoundError:
-        raise EnvError("uv, which builds the environments, is not installed: `python3 -m pip install uv`, or put it "
-                       "on PATH") from None
+        raise EnvError(
+            "uv, which builds the environments, is not installed: `python3 -m pip install uv`, or put it on PATH"
+        ) from None
     if proc.returncode != 0:
         raise failure(name, proc.stderr)
 
@@ -49,7 +50,8 @@ def failure(name: str, stderr: str) -> Error:
     if python:
         return PythonMissing(
             f"no Python {python} for the cells: uv found none on PATH and could not download one "
-            f"({_last_cause(stderr)}); install Python {python} and put it on PATH, or set UV_PYTHON to its path")
+            f"({_last_cause(stderr)}); install Python {python} and put it on PATH, or set UV_PYTHON to its path"
+        )
     reason = explain(name, stderr)
     return RegistryUnreachable(reason) if _unreachable(stderr) else EnvError(reason)
 
@@ -64,13 +66,20 @@ def _missing_python(stderr: str) -> str | None:
 
 
 def _unreachable(stderr: str) -> bool:
-    return re.search(r"dns error|error sending request|Failed to fetch|Connection refused|timed out|"
-                     r"client error \(Connect\)", stderr) is not None
+    return (
+        re.search(
+            r"dns error|error sending request|Failed to fetch|Connection refused|timed out|"
+            r"client error \(Connect\)",
+            stderr,
+        )
+        is not None
+    )
 
 
 def _last_cause(stderr: str) -> str:
-    causes = [re.sub(r"^(Caused by|cause|hint|error):\s*", "", line.strip()) for line in stderr.splitlines()
-              if line.strip()]
+    causes = [
+        re.sub(r"^(Caused by|cause|hint|error):\s*", "", line.strip()) for line in stderr.splitlines() if line.strip()
+    ]
     return causes[-1] if causes else "no message"
 
 
@@ -83,8 +92,10 @@ def explain(name: str, stderr: str) -> str:
     mismatch = re.search(r"Hash mismatch for `([^`]+)`\s*Expected:\s*(.*?)\s*Computed:\s*(\S+)", text, re.S)
     if mismatch:
         expected = " or ".join(mismatch.group(2).split())
-        return (f"could not install {name}: hash mismatch for {mismatch.group(1)}: the lock accepts {expected}, "
-                f"the file has {mismatch.group(3)}")
+        return (
+            f"could not install {name}: hash mismatch for {mismatch.group(1)}: the lock accepts {expected}, "
+            f"the file has {mismatch.group(3)}"
+        )
     because = re.search(r"(Because .*?)(?:\n\s*\n|$)", text, re.S)
     if because:
         return f"could not install {name}: " + " ".join(because.group(1).split())

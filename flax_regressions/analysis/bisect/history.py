@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 
 from packaging.version import Version
 
-from flax_regressions.core.failure import one_failure
-from flax_regressions.running import registry
-from flax_regressions.catalogue.edit import Segment
-from flax_regressions.catalogue.model import Matrix
 from flax_regressions.analysis.bisect.observation import Observation, differ_in, show
 from flax_regressions.analysis.bisect.prober import Prober
 from flax_regressions.analysis.bisect.search import UNINSTALLABLE, Search, runs, search
+from flax_regressions.catalogue.edit import Segment
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.core.failure import one_failure
+from flax_regressions.running import registry
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Change:
     def describe(self) -> str:
         where = f"flax {self.before} (jax {self.jax_before}) -> {self.after} (jax {self.jax_after})"
         if self.jax_change:
-            return f"{where}: follows JAX: changes at jax {self.jax_change[0]} -> {self.jax_change[1]} with flax {self.before}"
+            first, last = self.jax_change
+            return f"{where}: follows JAX: changes at jax {first} -> {last} with flax {self.before}"
         return f"{where}: {self.cause}"
 
 
@@ -56,14 +57,26 @@ class History:
     changes: dict[str, list[Change]]  # variant -> the change into each later segment
 
 
-def analyse(the_matrix: Matrix, case: str, variants: list[str], versions: list[str], prober: Prober,
-            seeds: list[str] = (), log=print) -> History:
+def analyse(
+    the_matrix: Matrix,
+    case: str,
+    variants: list[str],
+    versions: list[str],
+    prober: Prober,
+    seeds: list[str] = (),
+    log=print,
+) -> History:
     """Bisect the Flax releases, put each change on Flax or JAX, and cut each variant's history into segments."""
     start = time.monotonic()
-    log(f"{case}: {len(versions)} Flax releases {versions[0]} .. {versions[-1]}; first the default matrix's: {', '.join(seeds)}")
+    log(
+        f"{case}: {len(versions)} Flax releases {versions[0]} .. {versions[-1]}; "
+        f"first the default matrix's: {', '.join(seeds)}"
+    )
     found = search(versions, prober, seeds=seeds, differ=differ_in(variants))
-    log(f"{case}: Flax search: {found.probes} probes of {len(found.outcomes) + len(found.skipped)} releases, "
-        f"{len(found.changes)} change point(s), {time.monotonic() - start:.0f}s")
+    log(
+        f"{case}: Flax search: {found.probes} probes of {len(found.outcomes) + len(found.skipped)} releases, "
+        f"{len(found.changes)} change point(s), {time.monotonic() - start:.0f}s"
+    )
     causes: dict[tuple[int, int], dict[str, Change]] = {}
     for a, b in found.changes:
         step = time.monotonic()
@@ -75,8 +88,9 @@ def analyse(the_matrix: Matrix, case: str, variants: list[str], versions: list[s
     return History(case, variants, versions, found, segments, ends, changes)
 
 
-def variant_history(found: Search, variant: str, causes: dict[tuple[int, int], dict[str, Change]],
-                    prober: Prober) -> tuple[list[Segment], list[str], list[Change]]:
+def variant_history(
+    found: Search, variant: str, causes: dict[tuple[int, int], dict[str, Change]], prober: Prober
+) -> tuple[list[Segment], list[str], list[Change]]:
     """One variant's segments, the last release of each, and the change into each later one."""
     versions = found.items
     stretches = runs(found, lambda run, i: continues(found, variant, run, i))
@@ -87,14 +101,22 @@ def variant_history(found: Search, variant: str, causes: dict[tuple[int, int], d
         if k:
             a, b = stretches[k - 1].last, run.first
             change = causes.get((a, b), {}).get(variant) or Change(
-                versions[a], versions[b], prober.jax_of(versions[a]), prober.jax_of(versions[b]))
+                versions[a], versions[b], prober.jax_of(versions[a]), prober.jax_of(versions[b])
+            )
             changes.append(change)
         failed = first.expect == "fail"
-        segments.append(Segment(
-            flax_first=versions[run.first], jax_seen=prober.jax_of(versions[run.first]), expect=first.expect,
-            exception=first.exception if failed else None,
-            messages=list(dict.fromkeys(found.outcomes[i].of(variant).message for i in run.probed)) if failed else [],
-            by_jax=change.jax_change[1] if change and change.jax_change else None))
+        segments.append(
+            Segment(
+                flax_first=versions[run.first],
+                jax_seen=prober.jax_of(versions[run.first]),
+                expect=first.expect,
+                exception=first.exception if failed else None,
+                messages=list(dict.fromkeys(found.outcomes[i].of(variant).message for i in run.probed))
+                if failed
+                else [],
+                by_jax=change.jax_change[1] if change and change.jax_change else None,
+            )
+        )
         nxt = stretches[k + 1].first if k + 1 < len(stretches) else len(versions)
         ends.append(versions[nxt - 1])
     return segments, ends, changes
@@ -108,8 +130,9 @@ def continues(found: Search, variant: str, run: list[int], i: int) -> bool:
     return seen[0].expect != "fail" or one_failure([b.failure for b in seen])
 
 
-def attribute(the_matrix: Matrix, found: Search, a: int, b: int, variants: list[str], prober: Prober,
-              log) -> dict[str, Change]:
+def attribute(
+    the_matrix: Matrix, found: Search, a: int, b: int, variants: list[str], prober: Prober, log
+) -> dict[str, Change]:
     """Whose change is it? Run the older Flax with the newer side's JAX; bisect JAX where that alone brings it."""
     versions = found.items
     before, after = found.outcomes[a], found.outcomes[b]
@@ -130,7 +153,9 @@ def attribute(the_matrix: Matrix, found: Search, a: int, b: int, variants: list[
             out[v] = replace(out[v], cause=f"Flax and JAX (flax {versions[a]} with jax {jax_b}: {show(pinned, [v])})")
     if not by_jax:
         return out
-    candidates = [j for j in registry.releases(the_matrix.python, "jax") if Version(jax_a) <= Version(j) <= Version(jax_b)]
+    candidates = [
+        j for j in registry.releases(the_matrix.python, "jax") if Version(jax_a) <= Version(j) <= Version(jax_b)
+    ]
     known = {jax_a: before, jax_b: pinned}
 
     def probe(jax: str) -> Observation | str:
@@ -138,13 +163,19 @@ def attribute(the_matrix: Matrix, found: Search, a: int, b: int, variants: list[
             return before  # the Flax search ran it already, and confirmed it
         return known.pop(jax) if jax in known else prober(versions[a], jax)
 
-    log(f"  JAX decides {', '.join(by_jax)} between flax {versions[a]} and {versions[b]}: bisecting "
-        f"{len(candidates)} JAX releases {jax_a} .. {jax_b} with flax {versions[a]}")
+    log(
+        f"  JAX decides {', '.join(by_jax)} between flax {versions[a]} and {versions[b]}: bisecting "
+        f"{len(candidates)} JAX releases {jax_a} .. {jax_b} with flax {versions[a]}"
+    )
     jax_found = search(candidates, probe, differ=differ_in(by_jax))
     for v in by_jax:
-        changes = [(i, j) for i, j in jax_found.changes if jax_found.outcomes[i].of(v).differs(jax_found.outcomes[j].of(v))]
+        changes = [
+            (i, j) for i, j in jax_found.changes if jax_found.outcomes[i].of(v).differs(jax_found.outcomes[j].of(v))
+        ]
         if len(changes) == 1:
             out[v] = replace(out[v], cause="JAX", jax_change=(candidates[changes[0][0]], candidates[changes[0][1]]))
         else:
-            out[v] = replace(out[v], cause=f"JAX ({len(changes)} changes among jax {jax_a} .. {jax_b} with flax {versions[a]})")
+            out[v] = replace(
+                out[v], cause=f"JAX ({len(changes)} changes among jax {jax_a} .. {jax_b} with flax {versions[a]})"
+            )
     return out

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flax_regressions.analysis.bisect.search import UNINSTALLABLE
 from flax_regressions.core.failure import Failure
 from flax_regressions.core.records import Outcome, VariantRecord
-from flax_regressions.analysis.bisect.search import UNINSTALLABLE
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,14 @@ class Behaviour:
     """What one variant did in one probe."""
 
     variant: str
-    expect: str  # "pass" or "fail" (as a matrix.yaml rule says it), or what happened instead: "skipped", "error", "missing"
+    expect: (
+        str  # "pass" or "fail" (as a matrix.yaml rule says it), or what happened instead: "skipped", "error", "missing"
+    )
     exception: str | None = None  # the exception type, for "fail"
     message: str = ""
 
     @classmethod
-    def of(cls, variant: str, record: VariantRecord | None, missing: str) -> "Behaviour":
+    def of(cls, variant: str, record: VariantRecord | None, missing: str) -> Behaviour:
         """From a cell's record of the variant; ``missing`` is the message when the cell has none."""
         if record is None:
             return cls(variant, "missing", message=missing)
@@ -34,7 +36,7 @@ class Behaviour:
     def failure(self) -> Failure:
         return Failure(self.exception, self.message)
 
-    def differs(self, other: "Behaviour") -> bool:
+    def differs(self, other: Behaviour) -> bool:
         """Another outcome, another exception type, or a message that is another failure."""
         if (self.expect, self.exception) != (other.expect, other.exception):
             return True
@@ -46,10 +48,13 @@ class Behaviour:
 
     def to_json(self) -> dict:
         """As probes.json keeps it: ``key`` is ["pass"], ["fail", exception type] or [what happened instead]."""
-        return {"key": [self.expect, self.exception] if self.expect == "fail" else [self.expect], "message": self.message}
+        return {
+            "key": [self.expect, self.exception] if self.expect == "fail" else [self.expect],
+            "message": self.message,
+        }
 
     @classmethod
-    def from_json(cls, variant: str, data: dict) -> "Behaviour":
+    def from_json(cls, variant: str, data: dict) -> Behaviour:
         expect, *exception = data["key"]
         return cls(variant, expect, exception[0] if exception else None, data["message"])
 
@@ -63,7 +68,7 @@ class Observation:
     def of(self, variant: str) -> Behaviour:
         return next(b for b in self.behaviours if b.variant == variant)
 
-    def differs(self, other: "Observation", variants: list[str]) -> bool:
+    def differs(self, other: Observation, variants: list[str]) -> bool:
         return any(self.of(v).differs(other.of(v)) for v in variants)
 
 

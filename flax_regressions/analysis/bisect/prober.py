@@ -15,15 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flax_regressions.core.errors import Error
-from flax_regressions.core.files import write_json
-from flax_regressions.core.workspace import Workspace
-from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
-from flax_regressions.running import cells
-from flax_regressions.running.runners import LoggedRunner
-from flax_regressions.catalogue.model import Matrix
 from flax_regressions.analysis.bisect.observation import Behaviour, Observation, show
 from flax_regressions.analysis.bisect.search import UNINSTALLABLE
+from flax_regressions.catalogue.model import Matrix
+from flax_regressions.core.errors import Error
+from flax_regressions.core.files import write_json
+from flax_regressions.core.results import CellId, CellOutcome, Versions, cell_file
+from flax_regressions.core.workspace import Workspace
+from flax_regressions.running import cells
+from flax_regressions.running.runners import LoggedRunner
 
 BACKEND = "cpu"
 
@@ -49,14 +49,23 @@ class ProbeRun:
         return Observation(tuple(by_variant[v] for v in variants))
 
     def to_json(self) -> dict:
-        return {"uninstallable": self.uninstallable, "versions": {} if self.uninstallable else self.versions.to_json(),
-                "results": {b.variant: b.to_json() for b in self.behaviours}, "built": self.built,
-                "seconds": self.seconds}
+        return {
+            "uninstallable": self.uninstallable,
+            "versions": {} if self.uninstallable else self.versions.to_json(),
+            "results": {b.variant: b.to_json() for b in self.behaviours},
+            "built": self.built,
+            "seconds": self.seconds,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "ProbeRun":
-        return cls(data["uninstallable"], Versions.from_json(data["versions"]),
-                   tuple(Behaviour.from_json(v, r) for v, r in data["results"].items()), data["built"], data["seconds"])
+    def from_json(cls, data: dict) -> ProbeRun:
+        return cls(
+            data["uninstallable"],
+            Versions.from_json(data["versions"]),
+            tuple(Behaviour.from_json(v, r) for v, r in data["results"].items()),
+            data["built"],
+            data["seconds"],
+        )
 
 
 class Prober:
@@ -66,8 +75,15 @@ class Prober:
     the search's second look at a cell (its confirmation) is therefore a second run, not the same answer.
     """
 
-    def __init__(self, workspace: Workspace, the_matrix: Matrix, case: str, out_dir: Path,
-                 log: Callable[[str], None] = print, fresh: bool = False):
+    def __init__(
+        self,
+        workspace: Workspace,
+        the_matrix: Matrix,
+        case: str,
+        out_dir: Path,
+        log: Callable[[str], None] = print,
+        fresh: bool = False,
+    ):
         self.workspace, self.matrix, self.case, self.dir, self.log = workspace, the_matrix, case, out_dir, log
         self.variants = list(the_matrix.cases[case])
         self.source = hashlib.sha256((the_matrix.repro_file(case)).read_bytes()).hexdigest()[:16]
@@ -93,12 +109,21 @@ class Prober:
             how = "remembered"
         else:
             runs.append(self.run(flax, jax, cell, n + 1))
-            write_json(self.store_path, {"case": self.case, "source": self.source,
-                                         "runs": {c: [run.to_json() for run in rs] for c, rs in self.store.items()}})
+            write_json(
+                self.store_path,
+                {
+                    "case": self.case,
+                    "source": self.source,
+                    "runs": {c: [run.to_json() for run in rs] for c, rs in self.store.items()},
+                },
+            )
             how = ("built env, " if runs[n].built else "") + f"{runs[n].seconds:.1f}s"
         result = runs[n].observation(self.variants)
         seen = runs[n].versions.jax
-        self.log(f"  probe {label:<26} {'(jax ' + seen + ')' if seen and not jax else '':<15} {how:<20} {show(result, self.variants)}")
+        self.log(
+            f"  probe {label:<26} {'(jax ' + seen + ')' if seen and not jax else '':<15} {how:<20} "
+            f"{show(result, self.variants)}"
+        )
         return result
 
     def run(self, flax: str, jax: str | None, cell: CellId, attempt: int) -> ProbeRun:
@@ -107,13 +132,24 @@ class Prober:
         cells_dir = self.dir / "cells"
         cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
-        result = cells.run_cell(self.workspace, self.matrix, flax, BACKEND, ["-k", self.case, "-q"], cells_dir=cells_dir,
-                                log=lines.append, runner=LoggedRunner(logfile), jax=jax)
+        result = cells.run_cell(
+            self.workspace,
+            self.matrix,
+            flax,
+            BACKEND,
+            ["-k", self.case, "-q"],
+            cells_dir=cells_dir,
+            log=lines.append,
+            runner=LoggedRunner(logfile),
+            jax=jax,
+        )
         seconds = time.monotonic() - start
         built = any(line.startswith("building ") for line in lines)
         self.cost.update(runs=1, built=int(built), seconds=seconds)
         if result.outcome is CellOutcome.NOT_RUN or result.rerun_failed:
-            raise BisectError(result.rerun_failed or result.reason)  # the registry, or pytest: nothing said of the release
+            raise BisectError(
+                result.rerun_failed or result.reason
+            )  # the registry, or pytest: nothing said of the release
         if result.outcome is CellOutcome.ERROR:
             return ProbeRun(result.reason, Versions(), (), built, round(seconds, 1))
         missing = f"no result; see {self.workspace.shown(logfile)}"

@@ -16,8 +16,8 @@ hide a change point.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
 
 UNINSTALLABLE = "uninstallable"
 FLAKY = "flaky"
@@ -40,8 +40,14 @@ class Search:
         return sorted(self.outcomes)
 
 
-def search(items: Sequence, probe: Callable[[object], Hashable], *, seeds: Sequence = (),
-           differ: Callable[[Hashable, Hashable], bool] = operator.ne, confirm: bool = True) -> Search:
+def search(
+    items: Sequence,
+    probe: Callable[[object], Hashable],
+    *,
+    seeds: Sequence = (),
+    differ: Callable[[Hashable, Hashable], bool] = operator.ne,
+    confirm: bool = True,
+) -> Search:
     """Probe ``items`` (ordered) until every change of outcome lies between two adjacent probed items.
 
     ``seeds`` are items to probe up front besides the two ends. ``differ(a, b)`` says whether two outcomes

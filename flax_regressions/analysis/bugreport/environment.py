@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from flax_regressions.analysis.bugreport import ReportError
 from flax_regressions.core.failure import Failure
 from flax_regressions.core.workspace import Workspace
 from flax_regressions.running.harness import cell_environment
-from flax_regressions.analysis.bugreport import ReportError
 
 SCRIPT_TIMEOUT_S = 600
 
@@ -48,8 +48,15 @@ def run_script(workspace: Workspace, python: Path, script: str, backend: str, na
     with tempfile.TemporaryDirectory(prefix="flax-bugreport-") as scratch:
         (Path(scratch) / name).write_text(script)
         try:
-            proc = subprocess.run([str(python), name], cwd=scratch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=_env(workspace, backend), timeout=SCRIPT_TIMEOUT_S)
+            proc = subprocess.run(
+                [str(python), name],
+                cwd=scratch,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=_env(workspace, backend),
+                timeout=SCRIPT_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired:
             raise ReportError(f"{name} ran longer than {SCRIPT_TIMEOUT_S}s in {python.parent.parent.name}") from None
         output = proc.stdout.replace(str(Path(scratch).resolve()) + "/", "").replace(scratch + "/", "")
@@ -59,8 +66,14 @@ def run_script(workspace: Workspace, python: Path, script: str, backend: str, na
 
 def system_info(workspace: Workspace, python: Path, backend: str) -> tuple[dict, str]:
     """The versions (as a dict) and ``jax.print_environment_info()``'s output, from the release's environment."""
-    proc = subprocess.run([str(python), "-c", SYSTEM_INFO], capture_output=True, text=True, env=_env(workspace, backend),
-                          cwd=tempfile.gettempdir(), timeout=SCRIPT_TIMEOUT_S)
+    proc = subprocess.run(
+        [str(python), "-c", SYSTEM_INFO],
+        capture_output=True,
+        text=True,
+        env=_env(workspace, backend),
+        cwd=tempfile.gettempdir(),
+        timeout=SCRIPT_TIMEOUT_S,
+    )
     first, _, rest = proc.stdout.partition("\n")
     try:
         versions = json.loads(first)

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
+from flax_regressions.catalogue.model import Matrix
 from flax_regressions.core.merged import load_merged
-from flax_regressions.core.workspace import Workspace
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.core.results import CellOutcome, ResultsError, load_cells
 from flax_regressions.core.variant import is_bug
-from flax_regressions.running import cells
-from flax_regressions.running import registry
-from flax_regressions.catalogue.model import Matrix
-
+from flax_regressions.core.workspace import Workspace
+from flax_regressions.running import cells, registry
 
 Pair = tuple[str | None, str | None]  # (flax, jax) as installed
 
@@ -66,8 +64,9 @@ def known_outcomes(workspace: Workspace, case: str, backend: str) -> dict[Pair, 
     return found
 
 
-def ensure_outcomes(workspace: Workspace, the_matrix: Matrix, case: str, flax: str, backend: str,
-                    log: Callable[[str], None]) -> dict[Pair, Recorded]:
+def ensure_outcomes(
+    workspace: Workspace, the_matrix: Matrix, case: str, flax: str, backend: str, log: Callable[[str], None]
+) -> dict[Pair, Recorded]:
     """Known outcomes, with the requested release's cell (and, when nothing else is known, the matrix's) run now,
     into results/bugreport/cells/."""
     outcomes = known_outcomes(workspace, case, backend)
@@ -76,15 +75,25 @@ def ensure_outcomes(workspace: Workspace, the_matrix: Matrix, case: str, flax: s
         wanted += [registry.resolve(v.version, the_matrix.python) for v in the_matrix.flax]
     for version in dict.fromkeys(wanted):
         log(f"no recorded results for {case} on flax {version} ({backend}): running its cell")
-        cells.run_cell(workspace, the_matrix, version, backend, ["-m", "conformance", "-k", case],
-                       cells_dir=workspace.results / "bugreport" / "cells", log=log)
+        cells.run_cell(
+            workspace,
+            the_matrix,
+            version,
+            backend,
+            ["-m", "conformance", "-k", case],
+            cells_dir=workspace.results / "bugreport" / "cells",
+            log=log,
+        )
     return known_outcomes(workspace, case, backend) if wanted else outcomes
 
 
 def flax_where(outcomes: dict[Pair, Recorded], variant: str, outcome: Outcome) -> list[str]:
     """The Flax releases where ``variant`` recorded ``outcome``, oldest first."""
-    found = {pair[0] for pair, entry in outcomes.items()
-             if (record := entry.variants.get(variant)) is not None and record.outcome is outcome}
+    found = {
+        pair[0]
+        for pair, entry in outcomes.items()
+        if (record := entry.variants.get(variant)) is not None and record.outcome is outcome
+    }
     return sorted(found, key=lambda flax: version_key((flax, "")))
 
 
@@ -96,9 +105,11 @@ def workarounds(outcomes: dict[Pair, Recorded], flax: str, jax: str) -> list[str
 
 def version_key(pair: Pair) -> tuple[Version, Version]:
     """Sorts (flax, jax) pairs by release; a version that is not one sorts first."""
+
     def version(text):
         try:
             return Version(text or "0")
         except InvalidVersion:
             return Version("0")
+
     return version(pair[0]), version(pair[1])

@@ -30,7 +30,7 @@ def standalone_script(module: Path, variant: str = "bug") -> str:
     defined: dict[str, ast.stmt] = {}
     imports: list[tuple[ast.stmt, ast.alias, str]] = []
     always: list[ast.stmt] = []
-    for node in tree.body[1 if ast.get_docstring(tree) else 0:]:
+    for node in tree.body[1 if ast.get_docstring(tree) else 0 :]:
         if isinstance(node, DEFINITIONS):
             defined[node.name] = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -77,7 +77,7 @@ def standalone_script(module: Path, variant: str = "bug") -> str:
             out.append(ast.unparse(kept))
     for node in sorted(needed, key=lambda n: n.lineno):
         out += ["", ""] if isinstance(node, DEFINITIONS) else [""]
-        out += lines[_first_line(node) - 1:node.end_lineno]
+        out += lines[_first_line(node) - 1 : node.end_lineno]
     out += ["", "", f"{variant}()"]
     return "\n".join(out) + "\n"
 
@@ -107,8 +107,9 @@ def problem_text(module: Path, variant: str = "bug") -> tuple[str, str]:
             break
         if paragraph and not paragraph.startswith("Upstream:"):
             paragraphs.append(paragraph)
-    return title.strip(), "\n\n".join(paragraphs + [f"The failing call, `{variant}()` in the script below: "
-                                                     + docstring_of(module, variant)])
+    return title.strip(), "\n\n".join(
+        paragraphs + [f"The failing call, `{variant}()` in the script below: " + docstring_of(module, variant)]
+    )
 
 
 def _function(module: Path, name: str) -> ast.FunctionDef:
@@ -118,7 +119,7 @@ def _function(module: Path, name: str) -> ast.FunctionDef:
 def function_source(module: Path, name: str) -> str:
     """A top-level function's source text, decorators and comments included."""
     node = _function(module, name)
-    return "\n".join(module.read_text().splitlines()[_first_line(node) - 1:node.end_lineno])
+    return "\n".join(module.read_text().splitlines()[_first_line(node) - 1 : node.end_lineno])
 
 
 def docstring_of(module: Path, name: str) -> str:
