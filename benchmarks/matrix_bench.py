@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from flax_regressions.analysis.report import default_cells  # noqa: E402
 from flax_regressions.catalogue import reader  # noqa: E402
-from flax_regressions.core.paths import COMPILE_CACHE_DIR  # noqa: E402
-from flax_regressions.running import cells, compile_cache, envs  # noqa: E402
+from flax_regressions.core.workspace import Workspace  # noqa: E402
+from flax_regressions.running import compile_cache, envs, harness, specs  # noqa: E402
+
+WORKSPACE = Workspace.at(ROOT)
 
 UNCACHED = {compile_cache.SWITCH: "off"}
 # The catalogue as the suite was seeded with it: the cost of the cases added since is measured against these.
@@ -52,10 +54,12 @@ def nox(env: dict[str, str] | None = None, pytest_args: tuple[str, ...] = ()) ->
 
 
 def floor(the_matrix) -> float:
-    total = 0.0
+    total, scratch = 0.0, ROOT / ".bench-results" / "cells"
     for cell in default_cells(the_matrix):
-        python = envs.ENVS_DIR / cells.spec_for(the_matrix, cell.flax, "cpu").name / "bin" / "python"
-        total += timed(cells.pytest_command(python, cell, ["-q"]), env=cells.cell_environment("cpu") | UNCACHED)
+        python = envs.python_of(WORKSPACE.envs / specs.spec_for(the_matrix, cell.flax, "cpu").name)
+        command = harness.pytest_command(python, cell, ["-q"], WORKSPACE, scratch)
+        total += timed(command, env=harness.cell_environment(WORKSPACE, "cpu", dict(os.environ) | UNCACHED) | UNCACHED)
+    shutil.rmtree(scratch.parent, ignore_errors=True)
     return total
 
 
@@ -63,7 +67,7 @@ def build_with_pip(the_matrix, scratch: Path) -> float:
     """venv + pip from each cell's uv lock: the same packages, the baseline installer."""
     start = time.perf_counter()
     for v in the_matrix.flax:
-        name = cells.spec_for(the_matrix, v.version, "cpu").name
+        name = specs.spec_for(the_matrix, v.version, "cpu").name
         env = scratch / name
         subprocess.run([shutil.which(f"python{the_matrix.python}") or "python3", "-m", "venv", str(env)], check=True)
         subprocess.run(
@@ -75,7 +79,7 @@ def build_with_pip(the_matrix, scratch: Path) -> float:
                 "-q",
                 "--disable-pip-version-check",
                 "-r",
-                str(envs.ENVS_DIR / name / "requirements.lock"),
+                str(WORKSPACE.envs / name / "requirements.lock"),
             ],
             check=True,
         )
@@ -85,14 +89,16 @@ def build_with_pip(the_matrix, scratch: Path) -> float:
 def build_with_uv(the_matrix, scratch: Path) -> float:
     start = time.perf_counter()
     for v in the_matrix.flax:
-        envs.ensure(cells.spec_for(the_matrix, v.version, "cpu"), scratch, log=lambda _: None)
+        envs.ensure(specs.spec_for(the_matrix, v.version, "cpu"), scratch, log=lambda _: None)
     return time.perf_counter() - start
 
 
 def main() -> None:
     the_matrix = reader.load()
     print(f"benchmark: {len(default_cells(the_matrix))} CPU cells of the default matrix", flush=True)
-    kept = [(path, path.with_name(path.name + "-saved-by-benchmark")) for path in (envs.ENVS_DIR, COMPILE_CACHE_DIR)]
+    kept = [
+        (path, path.with_name(path.name + "-saved-by-benchmark")) for path in (WORKSPACE.envs, WORKSPACE.compile_cache)
+    ]
     for path, saved in kept:
         if path.exists():
             path.rename(saved)

@@ -59,7 +59,7 @@ def test_the_action_is_composite_and_uses_only_inputs_it_declares():
     ids = {step.get("id") for step in steps}
     assert set(re.findall(r"steps\.([\w-]+)\.", ACTION.read_text())) <= ids
     uses = [step["uses"].split("@")[0] for step in steps if "uses" in step]
-    assert uses == ["astral-sh/setup-uv", "actions/upload-artifact"]
+    assert uses == ["astral-sh/setup-uv", "github/codeql-action/upload-sarif", "actions/upload-artifact"]
     gate = next(step for step in steps if step.get("id") == "gate")
     assert (
         'uvx --from "$TOOL" flax-regressions gate' in gate["run"] and gate["env"]["TOOL"] == "${{ github.action_path }}"
@@ -162,6 +162,8 @@ class Runner:
         expression = expression.strip()
         if expression == "!cancelled()":
             return True
+        if " && " in expression:
+            return all(self.value(part) for part in expression.split(" && "))
         if expression in ("failure()", "success()"):
             return self.failed == (expression == "failure()")
         if match := re.fullmatch(r"fromJSON\((.+)\)", expression):
@@ -208,6 +210,10 @@ class Runner:
     def uses(self, action: str, given: dict) -> None:
         if action in ("astral-sh/setup-uv", "actions/setup-python", "actions/checkout"):
             return  # uv is installed; Python too; the workspace is already the clone
+        if action == "github/codeql-action/upload-sarif":  # code scanning: kept with the artifacts, for the test
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.workspace / given["sarif_file"], self.artifacts / "code-scanning.sarif")
+            return
         if action == "actions/upload-artifact":
             paths = [self.workspace / p for p in given["path"].split()]
             found = [p for p in paths if p.exists()]
@@ -243,6 +249,9 @@ def team(tmp_path_factory):
     (repo / "cases" / "matrix.yaml").write_text(
         'python: "3.12"\ncurrent: "0.10.5"\nflax:\n  - {version: "0.10.5"}\n  - {version: "0.11.0"}\n'
         'backends:\n  cpu: {}\ncases:\n  train_step:\n    variants:\n      fix:\n        - {flax: ">=0.10.0", expect: pass}\n'
+        # a detection rule of the team's own, so that the Action's scan has something to find in its code
+        '    detect:\n      message: "nnx.Optimizer without wrt (our train_step)"\n'
+        '      rule: {pattern: "nnx.Optimizer($M, $TX)"}\n'
     )
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(EXAMPLE, repo / ".github" / "workflows" / "flax-upgrade.yml")
@@ -348,7 +357,7 @@ def test_the_example_workflow_fans_out_one_clone_per_cell_and_the_report_merges_
 def test_the_action_runs_the_gate_uploads_its_results_and_fails_the_step_on_exit_1(team):
     action = load(ACTION)
     artifacts = team["base"] / "action-artifacts"
-    given = {"from": "", "to": "0.11.0", "cases": "cases", "lock": "requirements.txt", "backend": "cpu"}
+    given = {"from": "", "to": "0.11.0", "cases": "cases", "lock": "requirements.txt", "backend": "cpu", "scan": "."}
     values = {f"inputs.{name}": given.get(name, spec.get("default", "")) for name, spec in action["inputs"].items()}
     runner = Runner(
         clone(team, "action"),
@@ -362,3 +371,7 @@ def test_the_action_runs_the_gate_uploads_its_results_and_fails_the_step_on_exit
     verdict = json.loads((artifacts / "flax-upgrade-gate" / "gate.json").read_text())
     assert verdict["from"]["flax"] == "0.10.5" and verdict["changes"][0]["variant"] == "fix"  # --from: the lock's Flax
     assert "❌ **The upgrade breaks 1 variant(s)**" in runner.summary.read_text()
+    sarif = json.loads((artifacts / "code-scanning.sarif").read_text())
+    assert sarif["version"] == "2.1.0" and runner.outputs["scan"]["exit-code"] in ("0", "1", "2"), runner.log
+    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]]
+    assert "train.py" in uris, uris  # the team's own rule found the team's own line

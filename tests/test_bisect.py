@@ -4,6 +4,7 @@ import math
 import re
 from collections import Counter
 from datetime import UTC
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from flax_regressions.analysis.bisect import search
 from flax_regressions.analysis.bisect.history import analyse
 from flax_regressions.analysis.bisect.observation import Behaviour, Observation
 from flax_regressions.analysis.bisect.search import FLAKY, UNINSTALLABLE
-from flax_regressions.catalogue import edit, reader
+from flax_regressions.catalogue import case_dirs, edit, measured, reader
 from flax_regressions.catalogue.model import MatrixError
 from flax_regressions.commands import cli
 from flax_regressions.render.bisect import report_lines
@@ -152,7 +153,7 @@ cases:
 
 def test_stable_match_is_a_short_common_phrase_of_plain_words():
     assert (
-        edit.stable_match(
+        measured.stable_match(
             [
                 "at vmap out_axes[0][0].states[0]['linear']['bias'].value, got axis spec None but output was batched on axis 0",
             ]
@@ -160,7 +161,7 @@ def test_stable_match_is_a_short_common_phrase_of_plain_words():
         == "got axis spec None but output was batched"
     )
     assert (
-        edit.stable_match(
+        measured.stable_match(
             [
                 "Cannot call RngStream from a different trace level (https://flax.readthedocs.io/...)",
                 "Cannot mutate RngStream from a different trace level (https://flax.readthedocs.io/...)",
@@ -168,11 +169,11 @@ def test_stable_match_is_a_short_common_phrase_of_plain_words():
         )
         == "RngStream from a different trace level"
     )
-    assert edit.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
+    assert measured.stable_match(["module 'flax.nnx' has no attribute 'while_loop'"]) == (
         r"module 'flax\.nnx' has no attribute 'while_loop'"
     )
     assert (
-        edit.stable_match(
+        measured.stable_match(
             [
                 "RNGs must be provided to initialize the cell carry.",
                 "vmap was requested to map its argument along axis 0",
@@ -185,14 +186,16 @@ def test_stable_match_is_a_short_common_phrase_of_plain_words():
 def test_rules_follow_flax_and_jax_and_keep_what_still_holds(tmp_path):
     old = reader.load(write(tmp_path, MATRIX_TEXT)).cases["demo"]["bug"]
     segments = [
-        edit.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
-        edit.Segment(
+        measured.Segment("0.10.0", "0.4.34", "fail", "AttributeError", ["module 'flax.nnx' has no attribute 'x'"]),
+        measured.Segment(
             "0.10.1", "0.4.35", "fail", "TraceContextError", ["Cannot call RngStream from a different trace level"]
         ),
-        edit.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
-        edit.Segment("0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]),
+        measured.Segment("0.10.6", "0.6.0", "pass", by_jax="0.6.0"),
+        measured.Segment(
+            "0.11.0", "0.7.0", "fail", "ValueError", ["fold_in accepts a single key, but was given (4, 2)"]
+        ),
     ]
-    assert edit.rules_for("bug", segments, old) == [
+    assert measured.rules_for("bug", segments, old) == [
         {
             "flax": ">=0.10.0,<0.10.1",
             "expect": "fail",
@@ -229,7 +232,7 @@ def test_write_replaces_one_rule_list_and_keeps_comments_and_order(tmp_path):
             "note": "a note long enough to go on the next line, the way the rest of matrix.yaml writes long rules",
         },
     ]
-    text = edit.write(path, {("demo", "bug"): rules})
+    text = edit.write(path, {("demo", "bug"): rules}, partial(case_dirs.read_one, shown=str(path)))
     assert path.read_text() == text
     old_lines, new_lines = MATRIX_TEXT.splitlines(), text.splitlines()
     assert [line for line in new_lines if "#" in line] == [line for line in old_lines if "#" in line], "comments stay"
@@ -248,7 +251,7 @@ def test_write_refuses_rules_that_do_not_validate(tmp_path):
     path = write(tmp_path, MATRIX_TEXT, REPRO)
     overlapping = [{"flax": ">=0.10.0", "expect": "pass"}, {"flax": ">=0.11.0", "expect": "pass"}]
     with pytest.raises(MatrixError, match=r"^matrix\.yaml:\d+: cases\.demo\.variants\.bug\[1\]: contradictory"):
-        edit.write(path, {("demo", "bug"): overlapping})
+        edit.write(path, {("demo", "bug"): overlapping}, partial(case_dirs.read_one, shown=str(path)))
     assert path.read_text() == MATRIX_TEXT
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary file left behind"
 
@@ -309,7 +312,7 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
         "flax 0.10.0 (jax 0.4.34) -> 0.10.1 (jax 0.4.35): Flax",
         "flax 0.10.5 (jax 0.5.3) -> 0.10.6 (jax 0.6.0): follows JAX: changes at jax 0.5.3 -> 0.6.0 with flax 0.10.5",
     ]
-    assert [(s.flax_first, s.expect, s.by_jax) for s in history.segments["bug"]] == [
+    assert [(s.first, s.expect, s.by_jax) for s in history.segments["bug"]] == [
         ("0.10.0", "fail", None),
         ("0.10.1", "fail", None),
         ("0.10.6", "pass", "0.6.0"),
@@ -317,7 +320,7 @@ def test_analysis_puts_a_change_on_jax_when_the_older_flax_follows_it(tmp_path, 
     assert [c.describe() for c in history.changes["fix"]][-1] == "flax 0.10.7 (jax 0.6.2) -> 0.11.0 (jax 0.7.0): Flax"
     assert prober.calls["0.10.5", "0.6.0"] == 2, "the deciding JAX probe is confirmed like any change"
     assert all(n <= 2 for n in prober.calls.values())
-    rules = edit.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
+    rules = measured.rules_for("bug", history.segments["bug"], the_matrix.cases["demo"]["bug"])
     assert [(r["flax"], r.get("jax"), r["expect"]) for r in rules] == [
         (">=0.10.0,<0.10.1", None, "fail"),
         (">=0.10.1", "<0.6.0", "fail"),
@@ -437,14 +440,14 @@ def test_the_default_range_starts_at_the_oldest_release_the_rules_speak_of(tmp_p
 def test_a_measured_warning_is_written_as_a_warning_rule():
     """A watched warning is what the variant "raised" (incell.repros): --write turns it back into expect: warn."""
     segments = [
-        edit.Segment("0.10.0", "0.4.34", "pass"),
-        edit.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."]),
+        measured.Segment("0.10.0", "0.4.34", "pass"),
+        measured.Segment("0.12.1", "0.8.1", "fail", "DeprecationWarning", ["'.value' access is now deprecated."]),
     ]
-    assert edit.rules_for("bug", segments, []) == [
+    assert measured.rules_for("bug", segments, []) == [
         {"flax": ">=0.10.0,<0.12.1", "expect": "pass"},
         {"flax": ">=0.12.1", "expect": "warn", "warns": "DeprecationWarning", "match": "access is now deprecated"},
     ]
-    assert edit.render(edit.rules_for("bug", segments, [])[1], 8) == (
+    assert edit.render(measured.rules_for("bug", segments, [])[1], 8) == (
         '        - {flax: ">=0.12.1", expect: warn, warns: DeprecationWarning, match: "access is now deprecated"}'
     )
 
@@ -452,9 +455,12 @@ def test_a_measured_warning_is_written_as_a_warning_rule():
 def test_messages_without_a_phrase_of_plain_words_are_matched_by_their_beginning():
     """``unexpected object RngStream(`` has two plain words before its bracket: no phrase, so its beginning."""
     segments = [
-        edit.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])
+        measured.Segment("0.10.3", "0.5.0", "fail", "TypeError", ["unexpected object RngStream( # RngState: 2 (12 B)"])
     ]
-    rule = edit.rules_for("bug", segments, [])[0]
+    rule = measured.rules_for("bug", segments, [])[0]
     assert rule["match"] == r"^unexpected object RngStream\( # RngState: 2 \(12 B\)"
     assert re.search(rule["match"], segments[0].messages[0])
-    assert edit.prefix_match(["at 0x7f00 here", "at 0x5500 there"]) == "^at" and edit.prefix_match(["", ""]) == "^$"
+    assert (
+        measured.prefix_match(["at 0x7f00 here", "at 0x5500 there"]) == "^at"
+        and measured.prefix_match(["", ""]) == "^$"
+    )

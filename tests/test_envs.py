@@ -106,7 +106,7 @@ def test_cell_spec_pins_the_matrix_jax_and_the_cutoff(tmp_path, fake_registry):
     spec = specs.spec_for(m, "0.10.5", "cpu")
     assert spec.requirements()[:3] == ["flax==0.10.5", "jax==0.5.3", "jaxlib==0.5.3"]
     assert spec.cutoff == date(2025, 4, 1) and spec.name == "flax-0.10.5-cpu"
-    assert set(envs.cell_tools()) <= set(spec.requirements())
+    assert set(specs.cell_tools()) <= set(spec.requirements())
     latest = specs.spec_for(m, "latest", "cuda")
     assert latest.requirements()[:2] == ["flax==0.12.12", "jax[cuda12]"]
     assert latest.key() != spec.key() and spec.key() == specs.spec_for(m, "0.10.5", "cpu").key()

@@ -405,14 +405,14 @@ def test_an_unreachable_registry_while_building_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
     monkeypatch.setenv("UV_NO_CACHE", "1")
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")
-    spec = envs.EnvSpec(
+    spec = specs.EnvSpec(
         flax="0.10.5",
         jax="0.5.3",
         backend="cpu",
         jax_extra=None,
         python="3.12",
         cutoff=date(2025, 4, 1),
-        tools=envs.cell_tools(),
+        tools=specs.cell_tools(),
     )
     with pytest.raises(registry.RegistryUnreachable) as info:  # not an EnvError: it says nothing of the release
         envs.ensure(spec, tmp_path / ".envs", log=lambda line: None)

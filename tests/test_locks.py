@@ -234,7 +234,7 @@ def test_a_jax_chosen_by_hand_replaces_the_locks(lock_spec, monkeypatch):
 
 def test_a_catalogue_environment_keeps_its_key():
     """The key an environment of matrix.yaml had before locks existed: adding them rebuilds nothing."""
-    spec = envs.EnvSpec(
+    spec = specs.EnvSpec(
         "0.10.5",
         "0.5.3",
         "cpu",

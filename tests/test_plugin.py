@@ -15,7 +15,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from flax_regressions.catalogue.rules import Rule
-from flax_regressions.core.records import Outcome
+from flax_regressions.core.records import NOT_MEASURED, Outcome
 from flax_regressions.core.results import CellId, CellResult
 from flax_regressions.incell import recorder
 from flax_regressions.incell.repros import ReproImportError, run_variant
@@ -160,8 +160,19 @@ def test_a_version_without_expectation_fails_as_unknown(pytester):
     rules = EXPECTED.replace("fix: [{expect: pass}]", 'fix: [{flax: "<0.1", expect: pass}]')
     result = run(pytester, rules, "-k", "demo-fix and not broken")
     result.assert_outcomes(failed=1)
-    assert "unknown: matrix.yaml has no expectation for demo-fix on flax" in result.stdout.str()
-    assert CellResult.load(pytester.path / "cell.json").records[0].expected == "unknown"
+    assert "unknown: demo-fix: matrix.yaml has no expectation for it on flax" in result.stdout.str()
+    record = CellResult.load(pytester.path / "cell.json").records[0]
+    assert (record.expected, record.expected_detail) == ("unknown", None)
+
+
+@pytest.mark.integration
+def test_a_variant_not_measured_yet_is_unknown_and_says_how_to_measure_it(pytester):
+    """No rules at all (a case just written): never as expected, and the record says so for the tables."""
+    result = run(pytester, EXPECTED.replace("fix: [{expect: pass}]", "fix: []"), "-k", "demo-fix and not broken")
+    result.assert_outcomes(failed=1)
+    assert "unknown: demo-fix: not measured yet (bisect --write measures it); the variant passed" in result.stdout.str()
+    record = CellResult.load(pytester.path / "cell.json").records[0]
+    assert (record.expected, record.expected_detail, record.as_expected) == ("unknown", NOT_MEASURED, False)
 
 
 @pytest.mark.integration

@@ -86,7 +86,7 @@ def test_the_installed_tool_validates_its_built_in_catalogue_with_no_clone(tool_
     assert proc.returncode == 0, proc.stderr
     packaged = installed_package(tool_env) / "builtin"
     assert (
-        proc.stdout.strip() == f"{packaged / 'matrix.yaml'}: valid: {len(builtin.cases)} cases, "
+        proc.stdout.strip() == f"the built-in catalogue: valid: {len(builtin.cases)} cases, "
         f"{len(builtin.variants())} variants, flax {', '.join(v.version for v in builtin.flax)}"
     )
     assert (packaged / "repro" / "rnn_jit.py").is_file()
@@ -128,8 +128,8 @@ def test_here_runs_in_this_interpreter_and_records_what_is_installed(tool_env, u
     flax = version("flax")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (
-        f"train_step-fix on flax {flax} (cpu): ❌ fix broken: TypeError: Missing required argument `wrt`" in proc.stderr
-    )
+        f"train_step-fix on flax {flax} (cpu): ❌ fix broken: TypeError: Missing required argument `wrt`" in proc.stdout
+    ), "listed under the table"
     total = len(reader.load().variants()) + 1
     assert f"1 of {total} results not as expected" in proc.stderr, "the built-in cases are as expected here"
     results = json.loads((user_repo / "results" / "cells" / f"flax-{flax}-cpu.json").read_text())

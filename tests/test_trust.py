@@ -463,7 +463,7 @@ def test_a_locks_hashes_reach_the_environment_and_its_identity(tmp_path):
     assert hashed.digest != plain.digest, "an environment is reused only for the same bytes"
     lock = tmp_path / "requirements.lock"
     lock.write_text("jax==0.5.3\n    # via flax\nnumpy==2.2.4\n    # via jax\n")
-    spec = envs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.12", None, (), pins=hashed.requirements())
+    spec = specs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.12", None, (), pins=hashed.requirements())
     envs._add_hashes(lock, spec)
     assert lock.read_text() == (
         "jax==0.5.3\n    # via flax\nnumpy==2.2.4 --hash=sha256:aaa --hash=sha256:bbb\n    # via jax\n"
@@ -600,11 +600,11 @@ def test_one_line_leaves_out_carets_and_joins_the_rest():
 
 @pytest.mark.integration
 def test_uv_python_gives_the_cells_their_interpreter_and_must_be_theirs(tmp_path, monkeypatch):
-    spec = envs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.12", None, ())
+    spec = specs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.12", None, ())
     monkeypatch.setenv("UV_PYTHON", sys.executable)
     envs._venv(spec, tmp_path / "env")
     assert (tmp_path / "env" / "bin" / "python").exists()
-    other = envs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.10", None, ())
+    other = specs.EnvSpec("0.10.5", "0.5.3", "cpu", None, "3.10", None, ())
     with pytest.raises(
         uv.PythonMissing,
         match=rf"^UV_PYTHON={sys.executable} is Python 3\.12\.\d+; the cells need "

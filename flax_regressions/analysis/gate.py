@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from flax_regressions.analysis.verdict import GateError, Seen, Side, Verdict, check_cell, compare
+from flax_regressions.analysis.verdict import Change, GateError, Seen, Side, Verdict, check_cell, compare
 from flax_regressions.catalogue.model import Matrix
-from flax_regressions.core.records import Outcome
+from flax_regressions.core.records import NOT_MEASURED, Outcome
 from flax_regressions.core.results import CellId, CellResult, cell_file
 from flax_regressions.core.workspace import Workspace
 from flax_regressions.running import cells, registry
@@ -112,6 +112,8 @@ def gate(
                 f"--from and --to are the same build (flax {resolved['before']} with jax {jaxes[0]}): "
                 "nothing to compare"
             )
+    if keyword is None:
+        refuse_unmeasured(the_matrix.unmeasured())  # before building anything; with -k, once the cells say what ran
     name = report_name(resolved["before"], resolved["after"], jax_before, jax_after, lock)
     # The conformance tests only: the property tests hold variants to matrix.yaml, the gate compares what happens.
     extra = ["-m", "conformance"] + (["-k", keyword] if keyword else [])
@@ -120,6 +122,7 @@ def gate(
         lambda side: run_side(workspace, name, the_matrix, side[1], backend, extra, pinned[side[0]], lock, log),
         jobs=2,
     )
+    refuse_unmeasured([(r.case, r.variant) for r in new.records if r.expected_detail == NOT_MEASURED])
     if old.versions == new.versions:
         raise GateError(
             f"both sides installed flax {old.versions.flax} with jax {old.versions.jax}: the same build, "
@@ -132,6 +135,16 @@ def gate(
         lock=lock.source if lock else None,
     )
     return name, attribute(workspace, name, verdict, the_matrix, old, new, extra, lock, log)
+
+
+def refuse_unmeasured(variants: list[tuple[str, str]]) -> None:
+    """A variant not measured yet has no recorded behaviour to hold a change to: the gate cannot tell, so no
+    verdict (exit 2) rather than a green one a team's CI would trust."""
+    if variants:
+        named = ", ".join(f"{c}-{v}" for c, v in variants)
+        raise GateError(
+            f"{named}: {NOT_MEASURED}, so the gate cannot tell what a change in it means (or leave it out with -k)"
+        )
 
 
 def _known_jax(the_matrix: Matrix, flax: str, lock: Lock | None) -> str | None:
@@ -171,7 +184,7 @@ def attribute(
     records = {(r.case, r.variant): r for r in mixed.records}
     news = {(r.case, r.variant): r for r in new.records}
 
-    def cause(change):
+    def cause(change: Change) -> tuple[str | None, Seen | None]:
         there, after = records.get((change.case, change.variant)), news[change.case, change.variant]
         if there is None:
             return None, None
@@ -183,7 +196,7 @@ def attribute(
     return replace(_with_causes(verdict, cause), mixed=Side.of(mixed, old.versions.flax))
 
 
-def _with_causes(verdict: Verdict, cause_of) -> Verdict:
+def _with_causes(verdict: Verdict, cause_of: Callable[[Change], tuple[str | None, Seen | None]]) -> Verdict:
     """The verdict with each breaking change given ``cause_of(change)``: (cause, what the mixed run saw)."""
     changes = []
     for change in verdict.changes:

@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable
 
 from flax_regressions.analysis import report
+from flax_regressions.catalogue import history
 from flax_regressions.catalogue.model import Matrix
+from flax_regressions.core.log import Log
 from flax_regressions.core.merged import Row
-from flax_regressions.core.results import CellId, cell_file, load_cells
+from flax_regressions.core.paths import packaged
+from flax_regressions.core.results import CellId, CellResult, cell_file, load_cells
 from flax_regressions.core.workspace import Workspace
 from flax_regressions.running import cells
 from flax_regressions.running.runners import LoggedRunner
@@ -59,3 +62,15 @@ def sweep(
 
     each(todo, run, jobs)
     return report.write_report(wanted, the_matrix, cells_dir, workspace.sweep)
+
+
+def record(the_matrix: Matrix, results: list[CellResult], workspace: Workspace, log: Log) -> None:
+    """Lay what ``results`` measured over the history of each catalogue directory the matrix was read from
+    (``sweep --write``, ``bisect --write``); the built-in catalogue inside an installed package is left alone."""
+    for matrix_file in dict.fromkeys(the_matrix.declared_in.values()):
+        if packaged(matrix_file):
+            continue
+        cases = {case for case, path in the_matrix.declared_in.items() if path == matrix_file}
+        written = history.record(matrix_file.parent, results, cases)
+        if written:
+            log(f"recorded what was measured in {workspace.shown(written)}")

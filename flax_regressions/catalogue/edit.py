@@ -1,125 +1,37 @@
-"""Turn a variant's measured history into matrix.yaml rules, and splice them into the file as text.
+"""Write measured rules into a matrix.yaml as text: its comments, order, layout and other keys stay as written.
 
-matrix.yaml is edited as text, not dumped again, so its comments, order and layout stay as written: the
-variant's rule list is located with yaml.compose (its node marks) and only that list is replaced. The
-new text is validated with reader.load before it replaces the file, so a bad edit never lands.
-
-A new rule keeps what a person wrote where it still holds: the old rule that applied at the same
-releases with the same outcome lends its ``raises`` spelling (``flax.errors.TraceContextError``), its
-``match`` when that still matches every measured message, and its ``note``.
+The file is not dumped again: the node to replace is located with yaml.compose (its marks) and only its text is
+replaced, one edit at a time. A variant's rules replace its rule list, whatever shape the list had (a block list,
+``[]``, nothing at all, or a case declared with its variants only, which becomes a mapping); a case the file does
+not declare yet (its module found in repro/, catalogue.reader) is declared at the end of ``cases:``. The new text is
+validated as the file will be read before it replaces the file, so a bad edit never lands.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from flax_regressions.catalogue import reader
-from flax_regressions.catalogue.rules import Rule, builtin_warning
-from flax_regressions.core.failure import common_phrase, normalized
-from flax_regressions.core.variant import is_bug
+from flax_regressions.catalogue.measured import RuleDict
+from flax_regressions.catalogue.model import MatrixError
 
 LINE_WIDTH = 120
 
 
-def stable_match(messages: list[str]) -> str | None:
-    """A short regex found in every message (their common phrase, escaped); None when they share none.
-
-    The phrase is core.failure's: a rule written from it matches exactly the failures that module calls the same.
-    """
-    phrase = common_phrase(messages)
-    return escape(phrase) if phrase else None
+NEW_MATRIX = "include: builtin\ncases:\n"  # a cases directory's matrix.yaml before it declares anything
 
 
-def prefix_match(messages: list[str]) -> str:
-    """The regex for messages with no common phrase of plain words (``unexpected object RngStream(``): their common
-    beginning, up to any memory address; ``^$`` for messages that are all empty."""
-    prefix = os.path.commonprefix([normalized(m) for m in messages]).split("0x…")[0].rstrip()
-    return "^" + escape(prefix) if prefix else "^$"
-
-
-def escape(text: str) -> str:
-    """re.escape for people: only the characters that mean something in a regex get a backslash."""
-    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
-
-
-@dataclass
-class Segment:
-    """Releases over which a variant behaves the same: where it starts and what it did there."""
-
-    flax_first: str  # the first Flax release of the segment (inclusive)
-    jax_seen: str  # the JAX of that release's environment
-    expect: str  # "pass" or "fail"
-    exception: str | None = None
-    messages: list[str] = field(default_factory=list)
-    by_jax: str | None = None  # the change into this segment is JAX's: it starts at this JAX release
-
-
-def rules_for(variant: str, segments: list[Segment], old: list[Rule], backend: str = "cpu") -> list[dict]:
-    """The rules that say what ``segments`` measured, oldest first; the last one is open-ended.
-
-    Segments joined by a JAX change share one Flax range and are told apart by JAX specifiers.
-    """
-    groups: list[list[Segment]] = []
-    for segment in segments:
-        if segment.by_jax and groups:
-            groups[-1].append(segment)
-        else:
-            groups.append([segment])
-    rules = []
-    for g, group in enumerate(groups):
-        upper = groups[g + 1][0].flax_first if g + 1 < len(groups) else None
-        flax_spec = f">={group[0].flax_first}" + (f",<{upper}" if upper else "")
-        for k, segment in enumerate(group):
-            jax = [f">={segment.by_jax}"] if k else []
-            if k + 1 < len(group):
-                jax.append(f"<{group[k + 1].by_jax}")
-            rules.append(_rule(variant, segment, flax_spec, ",".join(jax) or None, old, backend))
-    return rules
-
-
-def _rule(variant: str, segment: Segment, flax_spec: str, jax_spec: str | None, old: list[Rule], backend: str) -> dict:
-    if segment.expect not in ("pass", "fail"):
-        raise ValueError(
-            f"{variant} on flax {segment.flax_first}: {segment.expect} is not an expectation "
-            f"(pass or fail); rerun or fix the harness first"
-        )
-    # a warning the cell raised (a watched category, catalogue.rules) is written as the warning rule it was measured by
-    expect = "warn" if segment.expect == "fail" and builtin_warning(segment.exception) else segment.expect
-    rule = {"flax": flax_spec, "jax": jax_spec, "expect": expect}
-    before = next(
-        (
-            r
-            for r in old
-            if r.applies(segment.flax_first, segment.jax_seen, backend)
-            and r.expect == expect
-            and (r.raises or "").rsplit(".", 1)[-1] == (segment.exception or "")
-        ),
-        None,
-    )
-    if segment.expect == "fail":
-        rule["warns" if expect == "warn" else "raises"] = before.raises if before else segment.exception
-        keep = before and all(re.search(before.match, m) for m in segment.messages)
-        rule["match"] = before.match if keep else stable_match(segment.messages) or prefix_match(segment.messages)
-    if before and before.note:
-        rule["note"] = before.note
-    elif segment.by_jax:
-        fixed = is_bug(variant) and segment.expect == "pass"
-        rule["note"] = f"{'fixed' if fixed else 'changed'} by JAX {segment.by_jax}, not by Flax"
-    return {k: v for k, v in rule.items() if v is not None}
-
-
-def render(rule: dict, indent: int) -> str:
+def render(rule: RuleDict, indent: int) -> str:
     """One rule as matrix.yaml writes it: a flow mapping on a line, the note on the next when too long."""
 
-    def value(key, v):
-        return v if key in ("expect", "raises", "warns") else json.dumps(v, ensure_ascii=False)
+    def value(key: str, v: Any) -> str:
+        return str(v) if key in ("expect", "raises", "warns", "backend") else json.dumps(v, ensure_ascii=False)
 
     head = ", ".join(f"{k}: {value(k, v)}" for k, v in rule.items() if k != "note")
     line = " " * indent + "- {" + head
@@ -131,46 +43,111 @@ def render(rule: dict, indent: int) -> str:
     return f"{line},\n{' ' * (indent + 3)}{note}"
 
 
-def replace_rules(text: str, case: str, variant: str, rules: list[dict]) -> str:
+def rules_text(rules: list[RuleDict], indent: int) -> str:
+    return "\n".join(render(rule, indent) for rule in rules) if rules else " " * indent + "[]"
+
+
+def set_rules(text: str, case: str, variant: str, rules: list[RuleDict]) -> str:
     """``text`` with the rule list of ``case``/``variant`` replaced by ``rules``; everything else untouched."""
-    node = _variant_node(yaml.compose(text, Loader=yaml.SafeLoader), case, variant)
-    if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
-        raise ValueError(f"cases.{case}.variants.{variant} is not a block list of rules; edit it by hand")
-    start = node.start_mark.index  # the first "-"
-    end = node.value[-1].end_mark.index
-    indent = node.start_mark.column
-    body = "\n".join(render(rule, indent) for rule in rules)
-    return text[:start] + body.lstrip(" ") + text[end:]
+    case_node = _child(_child(_root(text), "cases", case), case, case)
+    key, listed = _entry(case_node, "variants", case)
+    if isinstance(listed, yaml.SequenceNode):  # declared with its variants only: it becomes a mapping
+        names = [item.value for item in listed.value]
+        indent = key.start_mark.column + 2
+        body = "\n".join(
+            f"{' ' * indent}{name}:\n{rules_text(rules if name == variant else [], indent + 2)}" for name in names
+        )
+        return _splice(text, listed, body)
+    vkey, node = _entry(listed, variant, case)
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        start, end = node.start_mark.index, node.value[-1].end_mark.index  # the first "-" to the last rule's end
+        return text[:start] + rules_text(rules, node.start_mark.column).lstrip(" ") + text[end:]
+    return _splice(text, node, rules_text(rules, vkey.start_mark.column + 2))
 
 
-def _variant_node(root, case: str, variant: str):
-    node = root
-    for key in ("cases", case, "variants", variant):
-        found = [v for k, v in node.value if k.value == key] if isinstance(node, yaml.MappingNode) else []
-        if not found:
-            raise ValueError(f"matrix.yaml has no cases.{case}.variants.{variant}")
-        node = found[0]
-    return node
+def declare(text: str, case: str, rules: dict[str, list[RuleDict]], upstream: str = "") -> str:
+    """``text`` with a case entry added at the end of ``cases:`` (a ``cases:`` key added when there is none).
+    A variant given no rules is declared not measured yet (``bug: []``)."""
+    root = _root(text)
+    if not any(k.value == "cases" for k, _ in root.value if isinstance(root, yaml.MappingNode)):
+        text, root = text.rstrip("\n") + "\ncases:\n", _root(text.rstrip("\n") + "\ncases:\n")
+    key, cases = _entry(root, "cases", case)
+    filled = isinstance(cases, yaml.MappingNode) and cases.value
+    indent = cases.value[0][0].start_mark.column if filled else key.start_mark.column + 2
+    lines = [f"{' ' * indent}{case}:"] + ([f"{' ' * (indent + 2)}upstream: {upstream}"] if upstream else [])
+    lines.append(f"{' ' * (indent + 2)}variants:")
+    for variant, variant_rules in rules.items():
+        body = rules_text(variant_rules, indent + 6) if variant_rules else None
+        lines += [f"{' ' * (indent + 4)}{variant}:" + ("" if body else " []")] + ([body] if body else [])
+    if not filled:  # ``cases:`` with nothing under it yet, or ``cases: {}``
+        start = cases.start_mark.index if cases.end_mark.index > cases.start_mark.index else key.end_mark.index + 1
+        return text[:start].rstrip(" ") + "\n" + "\n".join(lines) + "\n" + text[cases.end_mark.index :].lstrip("\n")
+    at = _last_end(cases)
+    return text[:at].rstrip("\n") + "\n" + "\n".join(lines) + "\n" + text[at:].lstrip("\n")
 
 
-def write(path: Path, edits: dict[tuple[str, str], list[dict]]) -> str:
-    """Apply ``edits`` ((case, variant) -> rules) to the file at ``path``, validate, then replace it.
-
-    Returns the new text. Raises MatrixError (and leaves the file alone) when the result does not validate.
-    """
+def write(
+    path: Path,
+    edits: dict[tuple[str, str], list[RuleDict]],
+    validate: Callable[[Path], object],
+    declared: dict[str, str] | None = None,
+) -> str:
+    """Apply ``edits`` ((case, variant) -> rules) to the file at ``path``, declaring the cases of ``declared`` (case
+    -> upstream) first, check the result with ``validate`` (beside the original, so repro/ resolves the same), then
+    replace the file. Returns the new text; raises MatrixError, leaving the file alone, when it does not validate."""
     path = Path(path)
-    text = path.read_text()
+    text = path.read_text() if path.exists() else NEW_MATRIX
+    for case, upstream in (declared or {}).items():
+        text = declare(text, case, {v: r for (c, v), r in edits.items() if c == case}, upstream)
     for (case, variant), rules in edits.items():
-        text = replace_rules(text, case, variant, rules)
+        if case not in (declared or {}):
+            text = set_rules(text, case, variant, rules)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".yaml")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         try:
-            reader.load(Path(tmp))  # beside the original, so repro/ resolves the same
-        except reader.MatrixError as exc:
-            raise reader.MatrixError(path, exc.line, exc.where, exc.what) from None
+            validate(Path(tmp))
+        except MatrixError as exc:
+            raise MatrixError(path, exc.line, exc.where, exc.what) from None
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return text
+
+
+def _root(text: str) -> yaml.Node:
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is None:
+        raise ValueError("the matrix is empty")
+    return root
+
+
+def _child(node: yaml.Node, key: str, case: str) -> yaml.Node:
+    return _entry(node, key, case)[1]
+
+
+def _entry(node: yaml.Node, key: str, case: str) -> tuple[yaml.Node, yaml.Node]:
+    """The key node and value node of ``key`` in a mapping node."""
+    found = [(k, v) for k, v in node.value if k.value == key] if isinstance(node, yaml.MappingNode) else []
+    if not found:
+        raise ValueError(f"the matrix has no {key} for cases.{case}: edit it by hand")
+    return found[0]
+
+
+def _splice(text: str, node: yaml.Node, body: str) -> str:
+    """``node``'s text (a flow collection, or an empty value on its key's line) replaced by a block ``body``."""
+    start, end = node.start_mark.index, node.end_mark.index
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style and node.value:
+        start, end = node.start_mark.index - node.start_mark.column, _last_end(node)  # a whole block: from its line
+        return text[:start] + body + text[end:]
+    return text[:start].rstrip(" \n") + "\n" + body + text[end:]
+
+
+def _last_end(node: yaml.Node) -> int:
+    """Where a node's own text ends: a block collection's last item's end, not the comments and blank lines after."""
+    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+        return _last_end(node.value[-1][1])
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        return _last_end(node.value[-1])
+    return int(node.end_mark.index)

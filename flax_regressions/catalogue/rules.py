@@ -48,7 +48,7 @@ class Rule:
         names = {c.__name__ for c in type(exc).__mro__} | {
             f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__
         }
-        return self.raises in names and re.search(self.match, str(exc)) is not None
+        return self.raises in names and re.search(self.match or "", str(exc)) is not None
 
 
 def satisfies(version: str, spec: SpecifierSet) -> bool:

@@ -4,6 +4,7 @@ naming the file, that line and the field (catalogue.reader reads matrix.yaml thr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -17,7 +18,7 @@ from flax_regressions.core.errors import one_line
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def compose(path: Path, shown: str | None = None):
+def compose(path: Path, shown: str | None = None) -> yaml.Node | None:
     """The file's YAML node tree (MatrixError when it cannot be read or parsed)."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -48,10 +49,10 @@ class NodeReader:
     def __init__(self, path: Path, shown: str | None = None):
         self.path, self.shown = path, shown
 
-    def fail(self, node, where: str, what: str):
+    def fail(self, node: yaml.Node | None, where: str, what: str) -> NoReturn:
         raise MatrixError(self.path, node.start_mark.line + 1 if node is not None else None, where, what, self.shown)
 
-    def mapping(self, node, where: str, allowed: set[str] | None = None) -> dict:
+    def mapping(self, node: yaml.Node | None, where: str, allowed: set[str] | None = None) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, where, "expected a mapping")
         out = {}
@@ -68,17 +69,17 @@ class NodeReader:
             out[key] = value_node
         return out
 
-    def sequence(self, node, where: str) -> list:
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode):
             self.fail(node, where, "expected a list")
         return node.value
 
-    def scalar(self, node, where: str) -> str:
+    def scalar(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.value == "":
             self.fail(node, where, "expected a non-empty value")
         return node.value
 
-    def version(self, node, where: str) -> str:
+    def version(self, node: yaml.Node, where: str) -> str:
         value = self.scalar(node, where)
         try:
             Version(value)
@@ -86,7 +87,7 @@ class NodeReader:
             self.fail(node, where, f"invalid version {value!r}")
         return value
 
-    def specifier(self, node, where: str) -> SpecifierSet:
+    def specifier(self, node: yaml.Node | None, where: str) -> SpecifierSet:
         if node is None:
             return SpecifierSet()
         value = self.scalar(node, where)

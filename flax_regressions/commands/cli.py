@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
-from flax_regressions.commands import bisect, bugreport, gate, jobs, report, run, sweep, validate
+from flax_regressions.commands import audit, bisect, bugreport, gate, jobs, new, report, run, scan, sweep, validate
 from flax_regressions.commands.parser import TOOL, Parser
 from flax_regressions.core.errors import Error, one_line
 from flax_regressions.core.status import USAGE_ERROR
@@ -32,6 +32,9 @@ COMMANDS: dict[str, ModuleType] = {
     "bugreport": bugreport,
     "report": report,
     "validate": validate,
+    "new": new,
+    "audit": audit,
+    "scan": scan,
     "jobs": jobs,
 }
 TAKES_PYTEST_ARGS = {"run"}  # the commands whose arguments after -- go to every cell's pytest
@@ -74,11 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Error as exc:
         print(f"{name}: error: {one_line(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def resolve_workspace(workdir: Path | None, envdir: Path | None) -> Workspace:
     """The work directory, made if it is not there, and refused in one line when it cannot be written."""
-    workspace = Workspace.at(workdir or Path.cwd(), envdir or os.environ.get(ENVDIR_ENV) or None)
+    given = envdir or os.environ.get(ENVDIR_ENV)
+    workspace = Workspace.at(workdir or Path.cwd(), Path(given) if given else None)
     try:
         workspace.root.mkdir(parents=True, exist_ok=True)
         probe = workspace.root / f".{TOOL}-{os.getpid()}"

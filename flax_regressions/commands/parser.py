@@ -22,6 +22,18 @@ class Parser(argparse.ArgumentParser):
         usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (usage: {usage})\n")
 
+    def add_versions(self, flax: str, jax: str, to: str, jax_to: str) -> None:
+        """The versions audit and scan ask about (scan names the first side ``--from``): a lock's, the installed ones,
+        or a release; and the release moved to."""
+        source = self.add_mutually_exclusive_group()
+        source.add_argument("--lock", type=Path, metavar="FILE", help="the Flax and JAX this lock pins")
+        source.add_argument("--here", action="store_true", help="the Flax and JAX installed in this interpreter")
+        source.add_argument(flax, dest="flax", metavar="V", help="this Flax release (current: matrix.yaml's; latest)")
+        self.add_argument(jax, dest="jax", metavar="J", help="with it, this JAX (default: the one measured with it)")
+        self.add_argument(to, dest="to", metavar="V", help="the release you would move to (latest: the newest)")
+        self.add_argument(jax_to, dest="jax_to", metavar="J", help="and this JAX with it")
+        self.add_argument("--backend", default="cpu", help="the JAX backend (default: cpu)")
+
     def add_cases(self) -> None:
         """``--cases DIR`` (repeatable): your own cases instead of the built-in matrix (catalogue.case_dirs)."""
         self.add_argument(

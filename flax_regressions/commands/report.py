@@ -1,4 +1,4 @@
-"""Merge the cells written so far into results/matrix.{json,md} and give the verdict.
+"""Merge the cells written so far into results/matrix.{json,md}, draw results/history.html, and give the verdict.
 
     flax-regressions report [--report-log FILE] [--lock FILE] [--cases DIR ...]
 
@@ -13,8 +13,9 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
-from flax_regressions.analysis import report
+from flax_regressions.analysis import audit, report
 from flax_regressions.catalogue import case_dirs
 from flax_regressions.catalogue.model import Matrix
 from flax_regressions.commands.parser import Parser
@@ -22,7 +23,7 @@ from flax_regressions.core import status
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.merged import Row
 from flax_regressions.core.workspace import Workspace
-from flax_regressions.render import matrix_table, reportlog
+from flax_regressions.render import history_page, matrix_table, reportlog
 from flax_regressions.render.markdown import write
 from flax_regressions.running import locks
 
@@ -47,23 +48,26 @@ def merge(
     log: Callable[[str], None] = print,
     report_log: str | None = None,
 ) -> int:
-    """Merge the ``wanted`` cells and whatever else results/cells holds into results/matrix.{json,md}; the verdict."""
+    """Merge the ``wanted`` cells and whatever else results/cells holds into results/matrix.{json,md}, draw the
+    history (results/history.html: the catalogue's measured history with these runs laid over it); the verdict."""
     rows = report.write_report(wanted, the_matrix, workspace.cells, workspace.results)
     text = matrix_table.render(rows)
     write(workspace.results / "matrix.md", text)
+    history_page.write(workspace.results / "history.html", audit.evidence(the_matrix, workspace), the_matrix)
+    log(f"report: the measured history drawn in {workspace.shown(workspace.results / 'history.html')}")
     return verdict(rows, text, log, report_log)
 
 
 def verdict(rows: list[Row], text: str, log: Callable[[str], None] = print, report_log: str | None = None) -> int:
-    """Print the table (``text``) and the rows not as expected, write the report log when asked; return the exit
-    status. The report's, and `run`'s for the cells it ran."""
+    """Print the table (``text``, which lists the rows not as expected under it) and the verdict in one line, write
+    the report log when asked; return the exit status. The report's, and `run`'s for the cells it ran."""
     print(text)
     bad = matrix_table.summary_lines(rows)
     code = status.NOT_AS_EXPECTED if bad else status.OK
     if report_log:
-        reportlog.write(report_log, rows, code)
+        reportlog.write(Path(report_log), rows, code)
     if bad:
-        print(f"{len(bad)} of {len(rows)} results not as expected:\n  " + "\n  ".join(bad), file=sys.stderr)
+        print(f"{len(bad)} of {len(rows)} results not as expected (listed under the table)", file=sys.stderr)
     else:
         log(f"all {len(rows)} results as expected")
     return code

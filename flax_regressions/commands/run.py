@@ -146,8 +146,10 @@ def run_cells(
     lock: locks.Lock | None,
     jobs: int,
 ) -> list[CellResult]:
-    """Every cell, ``jobs`` at a time, each line said whole; one cell alone shows its pytest output here."""
+    """Every cell, ``jobs`` at a time, each line said whole, with how many are done and how many wait; one cell
+    alone shows its pytest output here."""
     one_at_a_time = threading.Lock()
+    counts = {"started": 0, "done": 0}
 
     def say(line: str) -> None:
         with one_at_a_time:
@@ -155,7 +157,10 @@ def run_cells(
 
     def one(cell: CellId) -> CellResult:
         runner: Runner = subprocess_runner if len(wanted) == 1 else LoggedRunner(workspace.logs / f"{cell}.log")
-        say(f"run: {cell}: started")
+        with one_at_a_time:
+            counts["started"] += 1
+            waiting = len(wanted) - counts["started"]
+        say(f"run: {cell}: started ({counts['done']} of {len(wanted)} done, {waiting} waiting)")
         result = cells.run_cell(
             workspace,
             the_matrix,
@@ -168,8 +173,11 @@ def run_cells(
             lock=lock,
         )
         ended = result.reason if result.outcome is not CellOutcome.RAN else result.rerun_failed or "ran"
-        logged = isinstance(runner, LoggedRunner) and runner.path.exists()
-        say(f"run: {cell}: {ended}" + (f" (log: {workspace.shown(runner.path)})" if logged else ""))
+        log = runner.path if isinstance(runner, LoggedRunner) and runner.path.exists() else None
+        with one_at_a_time:
+            counts["done"] += 1
+        where = f"; log: {workspace.shown(log)}" if log else ""
+        say(f"run: {cell}: {ended} ({counts['done']} of {len(wanted)} done{where})")
         return result
 
     return each(wanted, one, jobs)
@@ -178,7 +186,7 @@ def run_cells(
 def here(workspace: Workspace, the_matrix: Matrix, backend: str, pytest_args: list[str]) -> CellResult:
     """The cases in this interpreter: its results file, the cell named by the installed Flax."""
     versions = installed_versions()
-    cell = CellId(versions.flax, backend)
+    cell = CellId(versions.flax or "not installed", backend)
     print(
         f"run: {cell}: here, in {sys.executable} (flax {versions.flax}, jax {versions.jax}, jaxlib {versions.jaxlib})"
     )

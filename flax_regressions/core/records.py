@@ -6,8 +6,10 @@ one) is refused with the field that is wrong rather than shown as "unknown: None
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, fields
 from enum import Enum
+from typing import Any, Self, cast
 
 from flax_regressions.core.failure import Failure
 
@@ -33,7 +35,7 @@ _JSON_TYPES = {
 }
 
 
-def checked(data, types: dict, required) -> dict:
+def checked(data: object, types: dict[str, Any], required: Iterable[str]) -> dict[str, Any]:
     """The entries of ``data`` that ``types`` names, each an instance of its type(s), the ``required`` ones
     present: the one schema check of every results file (records here, cells in core.results). ValueError
     says which entry is wrong."""
@@ -52,17 +54,23 @@ def checked(data, types: dict, required) -> dict:
 class _Record:
     """A record's JSON is its fields, the outcome by its value; keys it does not know are ignored on reading."""
 
-    def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"outcome": self.outcome.value}
+    outcome: Outcome  # each record's own field
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(cast(Any, self))} | {"outcome": self.outcome.value}
 
     @classmethod
-    def from_json(cls, data: dict):
+    def from_json(cls, data: object) -> Self:
+        own = fields(cast(Any, cls))
         values = checked(
             data,
-            {f.name: _JSON_TYPES.get(f.type, object) for f in fields(cls)},
-            [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING],
+            {f.name: _JSON_TYPES.get(str(f.type), object) for f in own},
+            [f.name for f in own if f.default is MISSING and f.default_factory is MISSING],
         )
         return cls(**values | {"outcome": Outcome(values["outcome"])})
+
+
+NOT_MEASURED = "not measured yet (bisect --write measures it)"  # the expected_detail of a variant with no rules
 
 
 @dataclass(frozen=True)

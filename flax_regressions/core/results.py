@@ -14,15 +14,18 @@ file and the field, which the report shows as that cell's row, never a traceback
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any, TypeVar
 
 from flax_regressions.core.cells import CellId
 from flax_regressions.core.errors import Error
 from flax_regressions.core.files import write_json
 from flax_regressions.core.records import NONE, PropertyRecord, VariantRecord, checked
 
+R = TypeVar("R", VariantRecord, PropertyRecord)
 SCHEMA = 1  # files from before the schema field have the same layout and load as version 1
 
 
@@ -118,7 +121,9 @@ class CellResult:
     def record(self, case: str, variant: str) -> VariantRecord | None:
         return next((r for r in self.records if (r.case, r.variant) == (case, variant)), None)
 
-    def with_records(self, records, properties, complete: bool, updated: str) -> CellResult:
+    def with_records(
+        self, records: Iterable[VariantRecord], properties: Iterable[PropertyRecord], complete: bool, updated: str
+    ) -> CellResult:
         return replace(
             self,
             records=tuple(sorted(records, key=_by_variant)),
@@ -196,7 +201,7 @@ class CellResult:
             raise ResultsError(f"unreadable results file {Path(path).name}: {exc}") from None
 
 
-def _each(record_type, key: str, items: list) -> tuple:
+def _each(record_type: type[R], key: str, items: list[Any]) -> tuple[R, ...]:
     out = []
     for n, item in enumerate(items):
         try:
@@ -206,7 +211,7 @@ def _each(record_type, key: str, items: list) -> tuple:
     return tuple(out)
 
 
-def _by_variant(record) -> tuple[str, str]:
+def _by_variant(record: VariantRecord | PropertyRecord) -> tuple[str, str]:
     return record.case, record.variant
 
 

@@ -10,6 +10,7 @@ the first one starts: never inside a variant's timeout (incell.faults), never in
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
@@ -19,7 +20,7 @@ _seen: Counter = Counter()
 _listening = False
 
 
-def _count(event: str, *args, **kwargs) -> None:
+def _count(event: str, *args: object, **kwargs: object) -> None:
     if event in (REQUESTS, SERVED):
         _seen[event] += 1
 
@@ -38,9 +39,9 @@ def listen() -> None:
 
 
 @contextmanager
-def counted():
+def counted() -> Iterator[dict[str, int]]:
     """Yield a dict that holds, once the block ends, the block's ``requests`` and ``served`` counts."""
-    before, delta = Counter(_seen), {}
+    before, delta = Counter(_seen), dict[str, int]()
     try:
         yield delta
     finally:
@@ -48,7 +49,7 @@ def counted():
 
 
 @contextmanager
-def bypassed():
+def bypassed() -> Iterator[None]:
     """Neither read nor write the persistent cache during the block; the rest of the cell keeps using it.
 
     JAX decides once per process whether to use the cache and keeps the answer; ``reset_cache`` (in

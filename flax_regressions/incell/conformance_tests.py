@@ -5,8 +5,10 @@ xfail bound to the exception and message matrix.yaml names; a bug that stops rep
 strict XPASS, and a fix that breaks fails with its own exception (see flax_regressions/incell/plugin.py).
 """
 
+import pytest
+
 from flax_regressions.incell.plugin import check_variant
 
 
-def test_variant(case, variant, request):
+def test_variant(case: str, variant: str, request: pytest.FixtureRequest) -> None:
     check_variant(case, variant, request.node)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ class CellContext:
     def rule(self, case: str, variant: str) -> Rule | None:
         return next((rule for c, v, rule in self.expectations if (c, v) == (case, variant)), None)
 
-    def run(self, case: str, variant: str, kwargs: dict | None = None):
+    def run(self, case: str, variant: str, kwargs: dict[str, Any] | None = None) -> tuple[Exception | None, float]:
         """Call one variant as this cell does (incell.repros.run_variant): its module from the repro/ of the matrix
         that declares the case, the warnings its rules name watched, the compilation cache bypassed where it
         served this case wrong on this JAX. Returns (exception or None, seconds)."""
@@ -53,12 +54,12 @@ _SOURCE = pytest.StashKey[tuple[Matrix, CellId | None]]()
 _CONTEXT = pytest.StashKey[CellContext]()
 
 
-def configure_cell(config, the_matrix: Matrix, cell: CellId | None) -> None:
+def configure_cell(config: pytest.Config, the_matrix: Matrix, cell: CellId | None) -> None:
     """Keep what the command line gave (the validated matrix; the cell id, None when not given) for cell_context."""
     config.stash[_SOURCE] = (the_matrix, cell)
 
 
-def cell_context(config) -> CellContext:
+def cell_context(config: pytest.Config) -> CellContext:
     """The run's cell, read once; a run whose cell cannot be known (no --backend, and no JAX to name one) ends with
     one line and exit status 2, wherever it is first asked for."""
     if _CONTEXT not in config.stash:
@@ -67,17 +68,16 @@ def cell_context(config) -> CellContext:
             versions, backend = installed_versions(), backend_of(config)
         except Error as exc:
             pytest.exit(f"error: {exc}", returncode=2)
+        flax, jax = versions.flax or "not installed", versions.jax or "not installed"
         expectations = tuple(
-            (case, variant, the_matrix.expectation(case, variant, versions.flax, versions.jax, backend))
+            (case, variant, the_matrix.expectation(case, variant, flax, jax, backend))
             for case, variant in the_matrix.variants()
         )
-        config.stash[_CONTEXT] = CellContext(
-            the_matrix, versions, backend, cell or CellId(versions.flax, backend), expectations
-        )
+        config.stash[_CONTEXT] = CellContext(the_matrix, versions, backend, cell or CellId(flax, backend), expectations)
     return config.stash[_CONTEXT]
 
 
-def backend_of(config) -> str:
+def backend_of(config: pytest.Config) -> str:
     return chosen_backend(config.getoption("--backend"))
 
 

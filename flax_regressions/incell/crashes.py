@@ -8,7 +8,9 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,7 @@ WATCHED = ("conformance", "property")  # the markers of the tests that run varia
 TIMED_OUT = "timed-out.txt"  # beside the workers' fault files: the variants whose conformance test timed out
 
 
-def configure(config, the_matrix: Matrix) -> None:
+def configure(config: pytest.Config, the_matrix: Matrix) -> None:
     """The variant timeout and the watchdog; in the xdist controller, the crash reporter and enough worker
     restarts; and, where the results file is written, SIGTERM taken as Ctrl-C (see faults.sigterm_as_interrupt)."""
     try:
@@ -52,7 +54,7 @@ class VariantWatch:
         self.timed_out_file: Path | None = None
         self.sigterm = None  # the SIGTERM handler to put back, where SIGTERM was taken as Ctrl-C
 
-    def pytest_sessionstart(self, session):
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
         """The watchdog, its output to the worker's fault file (to stderr without xdist); the processes a variant
         leaves behind made this process's own (incell.leftovers)."""
         config = session.config
@@ -64,7 +66,7 @@ class VariantWatch:
         if self.in_a_cell:  # in a team's own pytest run, its own fixtures' processes are not ours to end
             leftovers.adopt_orphans()
 
-    def pytest_runtest_setup(self, item):
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """A variant whose conformance test timed out in this cell is not run again by its property test: the timeout
         would be paid twice for one answer (the controller lists those variants, CrashReporter)."""
         if item.get_closest_marker("property") and self.timed_out_file and self.timed_out_file.exists():
@@ -73,7 +75,9 @@ class VariantWatch:
                 pytest.skip(f"not run: {case}-{variant} timed out in its conformance test in this cell")
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item, nextitem):
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
         """The watchdog runs for the tests that run variants, from setup to teardown."""
         kinds = [name for name in WATCHED if item.get_closest_marker(name)]
         if self.watchdog is None or not kinds:
@@ -86,7 +90,7 @@ class VariantWatch:
             if self.in_a_cell:
                 leftovers.end_leftovers()
 
-    def pytest_unconfigure(self, config):
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.watchdog is not None:
             self.watchdog.close()
         if self.sigterm is not None:
@@ -96,27 +100,28 @@ class VariantWatch:
 class CrashReporter:
     """In the xdist controller: a fault file for each worker, and a post-mortem for a test that took one down."""
 
-    def __init__(self, config, timeout: float, in_a_cell: bool):
-        self.config, self.timeout, self.in_a_cell, self.started = config, timeout, in_a_cell, {}
+    def __init__(self, config: pytest.Config, timeout: float, in_a_cell: bool):
+        self.config, self.timeout, self.in_a_cell = config, timeout, in_a_cell
+        self.started: dict[str, float] = {}
         self.fault_dir = Path(tempfile.mkdtemp(prefix="flax-regressions-faults-"))
-        self.workers = set()  # the nodes of the live workers
+        self.workers: set[Any] = set()  # the nodes of the live workers (xdist's)
         if in_a_cell:
             leftovers.adopt_orphans()  # a dead worker's leftover processes come to this process (incell.leftovers)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node):
+    def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[faults.WORKER_KEY] = str(self.fault_dir / f"{node.gateway.id}.txt")
         self.workers.add(node)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node, error):
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
         self.workers.discard(node)
 
-    def pytest_runtest_logstart(self, nodeid, location):
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         self.started[nodeid] = time.monotonic()
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_handlecrashitem(self, crashitem, report, sched):
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
         """Replace xdist's "worker crashed" with what happened, and give the test a variant's record."""
         message, dump, kinds = faults.post_mortem(report.node, self.timeout)
         report.longrepr = f"{message}\n{dump}" if dump else message
@@ -136,10 +141,10 @@ class CrashReporter:
         report.user_properties = recorder.as_user_properties(record)
         if self.in_a_cell:
             dead = getattr(faults.worker_process(report.node), "pid", None)
-            live = {getattr(faults.worker_process(node), "pid", None) for node in self.workers} - {None, dead}
+            live = {pid for node in self.workers if (pid := getattr(faults.worker_process(node), "pid", None))} - {dead}
             leftovers.end_leftovers(keep=frozenset(live))
 
-    def pytest_unconfigure(self, config):
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.in_a_cell:
             leftovers.end_leftovers()
         shutil.rmtree(self.fault_dir, ignore_errors=True)

@@ -21,7 +21,9 @@ import re
 import signal
 import subprocess
 import threading
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 TIMEOUT_ENV = "FLAX_REGRESSIONS_VARIANT_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
@@ -78,7 +80,7 @@ class Watchdog:
         self.file.close()
 
 
-def sigterm_as_interrupt(workers=()):
+def sigterm_as_interrupt(workers: Collection[Any] = ()) -> Any:
     """Take SIGTERM (a cancelled CI job, ``kill``) as Ctrl-C; return the handler it replaces (None off the main thread).
 
     pytest then stops as it does on Ctrl-C: the results file is written once more, saying complete: false, and
@@ -90,7 +92,7 @@ def sigterm_as_interrupt(workers=()):
     if threading.current_thread() is not threading.main_thread():
         return None
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for node in workers:
             popen = worker_process(node)
@@ -118,12 +120,12 @@ def what_killed(dump: str, exit_status: int | None, timeout: float) -> str:
     return "crashed (the worker died without a signal or exit status on record)"
 
 
-def worker_process(node) -> subprocess.Popen | None:
+def worker_process(node: Any) -> subprocess.Popen[bytes] | None:
     """An xdist worker's process, if execnet exposes it (best effort: a private attribute)."""
     return getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
 
 
-def exit_status(node) -> int | None:
+def exit_status(node: Any) -> int | None:
     """The dead xdist worker's exit status, if execnet exposes its process."""
     popen = worker_process(node)
     if popen is None:
@@ -134,7 +136,7 @@ def exit_status(node) -> int | None:
         return None
 
 
-def post_mortem(node, timeout: float) -> tuple[str, str, list[str]]:
+def post_mortem(node: Any, timeout: float) -> tuple[str, str, list[str]]:
     """For a worker that died: the one-line reason, faulthandler's dump, and the kinds (markers) of the test it ran.
 
     The worker's fault file is removed: a fresh worker gets a file of its own.

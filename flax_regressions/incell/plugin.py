@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from flax_regressions.catalogue import repro_modules
 from flax_regressions.catalogue.case_dirs import load as load_matrix
 from flax_regressions.catalogue.model import MatrixError
 from flax_regressions.core.failure import Failure, first_line
-from flax_regressions.core.records import Outcome
+from flax_regressions.core.records import NOT_MEASURED, Outcome
 from flax_regressions.core.results import CellId
 from flax_regressions.core.variant import is_bug
 from flax_regressions.core.workspace import Workspace
@@ -49,7 +50,7 @@ class ExpectedFailure(Exception):
     """The variant failed exactly as matrix.yaml expects (the bug reproduces)."""
 
 
-def pytest_addoption(parser, pluginmanager):
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("flax-regressions")
     if not pluginmanager.has_plugin(ENTRY_POINT):  # else the entry point added --flax-cases (incell.pytest_entry)
         add_cases_option(parser)
@@ -87,7 +88,7 @@ def pytest_addoption(parser, pluginmanager):
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis' own pytest_configure loads --hypothesis-profile
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     properties.register_profiles()
     config.addinivalue_line("markers", "conformance: a case/variant run against the installed Flax")
     config.addinivalue_line("markers", "property: a case/variant held to its rule over generated sizes (hypothesis)")
@@ -161,12 +162,12 @@ def _cell(text: str | None, backend: str | None) -> CellId | None:
     return cell
 
 
-def pytest_make_parametrize_id(config, val, argname):
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     """A case or variant id as it is (see the module docstring); None: pytest's own id for anything else."""
     return val if argname in ("case", "variant") and isinstance(val, str) else None
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"case", "variant"} <= set(metafunc.fixturenames) or metafunc.definition.get_closest_marker("property"):
         return  # property tests parametrize themselves (incell.properties.parametrize)
     context = cell_context(metafunc.config)
@@ -189,16 +190,17 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(("case", "variant"), params)
 
 
-def pytest_collection_finish(session):
+def pytest_collection_finish(session: pytest.Session) -> None:
     """Count the compilation cache's work (importing JAX) before the first variant's timeout starts, in a run whose
     variants import JAX anyway: a run of made-up cases (the harness's own tests) never pays for it."""
-    cases = {item.callspec.params["case"] for item in session.items if _runs_a_variant(item)}
+    variants = [item for item in session.items if isinstance(item, pytest.Function) and _runs_a_variant(item)]
+    cases = {str(item.callspec.params["case"]) for item in variants}
     if cases and any(repro_modules.imports_jax(cell_context(session.config).matrix.repro_file(case)) for case in cases):
         cache_use.listen()
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Count what the compilation cache served the cell's own tests (the recorder sums it into the results file)."""
     if not _runs_a_variant(item):
         yield
@@ -208,27 +210,27 @@ def pytest_runtest_call(item):
     item.user_properties.append(("compile_cache", counts))
 
 
-def _runs_a_variant(item) -> bool:
+def _runs_a_variant(item: pytest.Item) -> bool:
     """A conformance or property test: one of the cell's own, parametrized by its case and variant."""
     return bool({"conformance", "property"} & set(item.keywords)) and hasattr(item, "callspec")
 
 
-def check_variant(case: str, variant: str, node) -> None:
+def check_variant(case: str, variant: str, node: pytest.Item) -> None:
     """Run the variant, record what it did, and hold it to its rule (see the module docstring)."""
     context = cell_context(node.config)
-    rule = context.rule(case, variant)
+    rule, measured = context.rule(case, variant), bool(context.matrix.cases[case][variant])
     try:
         exc, duration = context.run(case, variant)
     except ReproImportError as error:  # the variant never ran: an error, whatever its rule says
-        record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0)
+        record = recorder.held_to(case, variant, rule, Outcome.ERROR, Failure(None, str(error)), False, 0.0, measured)
         node.user_properties.extend(recorder.as_user_properties(record))
         raise pytest.fail.Exception(str(error), pytrace=False) from None  # one line, not the import's traceback
-    record = recorder.ran(case, variant, rule, exc, duration)
+    record = recorder.ran(case, variant, rule, exc, duration, measured)
     node.user_properties.extend(recorder.as_user_properties(record))
     if rule is None:
+        unknown = NOT_MEASURED if not measured else f"matrix.yaml has no expectation for it on {context.where}"
         pytest.fail(
-            f"unknown: matrix.yaml has no expectation for {case}-{variant} on {context.where}; "
-            f"the variant {record.outcome.value}"
+            f"unknown: {case}-{variant}: {unknown}; the variant {record.outcome.value}"
             + ("" if exc is None else f" with {record.exception}: {record.message}"),
             pytrace=False,
         )

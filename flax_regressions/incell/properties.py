@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import note, settings
@@ -29,13 +30,16 @@ THOROUGH_EXAMPLES = 40
 
 def register_profiles() -> None:
     """Register ``ci`` and ``thorough`` and load ``ci``; ``--hypothesis-profile`` then overrides it."""
-    common = dict(deadline=None, database=None, print_blob=True)
-    settings.register_profile("ci", derandomize=True, max_examples=CI_EXAMPLES, **common)
-    settings.register_profile("thorough", derandomize=False, max_examples=THOROUGH_EXAMPLES, **common)
+    settings.register_profile(
+        "ci", derandomize=True, max_examples=CI_EXAMPLES, deadline=None, database=None, print_blob=True
+    )
+    settings.register_profile(
+        "thorough", derandomize=False, max_examples=THOROUGH_EXAMPLES, deadline=None, database=None, print_blob=True
+    )
     settings.load_profile("ci")
 
 
-def parametrize(metafunc) -> None:
+def parametrize(metafunc: pytest.Metafunc) -> None:
     """Parametrize a property test by (case, variant), with the conformance tests' ids (incell.plugin), but with
     no xfail: an unknown (no rule for these versions) is skipped, conformance_tests.py reports it."""
     params = []
@@ -45,11 +49,11 @@ def parametrize(metafunc) -> None:
     metafunc.parametrize(("case", "variant"), params)
 
 
-def _arguments(kwargs: dict) -> str:
+def _arguments(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
-def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dict) -> str:
+def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dict[str, Any]) -> str:
     """The shell command that runs this variant with these arguments, in this interpreter, on this backend."""
     code = (
         f"import sys; sys.path.insert(0, {str(context.matrix.repro_dir(case))!r}); "
@@ -58,10 +62,11 @@ def reproduce_command(context: CellContext, case: str, variant: str, kwargs: dic
     return f"JAX_PLATFORMS={context.backend} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
 
 
-def check_example(config, case: str, variant: str, kwargs: dict) -> None:
+def check_example(config: pytest.Config, case: str, variant: str, kwargs: dict[str, Any]) -> None:
     """Run one generated example and hold it to its rule; raise (for hypothesis to shrink) where it does not."""
     context = cell_context(config)
     rule = context.rule(case, variant)
+    assert rule is not None, "parametrize skips a variant with no rule here"
     note(f"reproduce: {reproduce_command(context, case, variant, kwargs)}")
     exc, _ = context.run(case, variant, kwargs)
     if rule.expect == "pass":

@@ -17,6 +17,8 @@ an edge case (1 layer, 1 feature, count 0) or a value the documented call does n
 """
 
 import inspect
+from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -27,22 +29,22 @@ from flax_regressions.incell.properties import check_example, parametrize
 from flax_regressions.incell.repros import ReproImportError, load_repro
 
 
-def sizes(choices: dict) -> st.SearchStrategy[dict]:
+def sizes(choices: dict[Any, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Keyword arguments, each entry of ``choices`` drawn from its own set (in the order given, for reading)."""
     drawn = st.fixed_dictionaries({names: st.sampled_from(values) for names, values in choices.items()})
     return drawn.map(lambda picked: {name: value for names in choices for name, value in _named(names, picked[names])})
 
 
-def _named(names, value) -> list[tuple[str, object]]:
+def _named(names: str | tuple[str, ...], value: Any) -> list[tuple[str, object]]:
     return list(zip(names, value)) if isinstance(names, tuple) else [(names, value)]
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("property"):
         parametrize(metafunc)
 
 
-def loaded(pytestconfig, case: str):
+def loaded(pytestconfig: pytest.Config, case: str) -> ModuleType:
     """The case's repro module; a module that fails at import fails the test with that one line (incell.repros)."""
     try:
         return load_repro(cell_context(pytestconfig).matrix.repro_dir(case), case)
@@ -52,18 +54,18 @@ def loaded(pytestconfig, case: str):
 
 @pytest.mark.property
 @given(data=st.data())
-def test_property(case, variant, pytestconfig, data):
+def test_property(case: str, variant: str, pytestconfig: pytest.Config, data: st.DataObject) -> None:
     kwargs = data.draw(sizes(property_sizes(loaded(pytestconfig, case))), label="kwargs")
     check_example(pytestconfig, case, variant, kwargs)
 
 
-def property_sizes(repro) -> dict:
+def property_sizes(repro: ModuleType) -> dict[Any, Any]:
     """The module's ``PROPERTY_SIZES``; none given means no sizes to draw: the property test then runs the variant
     once more, as it is (a team's hand-written module need not say more)."""
     return getattr(repro, "PROPERTY_SIZES", {})
 
 
-def test_every_case_has_well_formed_sizes(pytestconfig):
+def test_every_case_has_well_formed_sizes(pytestconfig: pytest.Config) -> None:
     for case, variants in cell_context(pytestconfig).matrix.cases.items():
         repro = loaded(pytestconfig, case)
         assert isinstance(property_sizes(repro), dict), f"repro/{case}.py: PROPERTY_SIZES is not a dict"

@@ -24,7 +24,7 @@ CASE_TESTS = Path(__file__).with_name("conformance_tests.py")
 _ACTIVE = pytest.StashKey[bool]()
 
 
-def add_cases_option(parser) -> None:
+def add_cases_option(parser: pytest.Parser) -> None:
     """``--flax-cases DIR``: one owner (this module, or the in-cell plugin when it is loaded first)."""
     parser.getgroup("flax-regressions").addoption(
         "--flax-cases",
@@ -35,12 +35,12 @@ def add_cases_option(parser) -> None:
     )
 
 
-def pytest_addoption(parser, pluginmanager):
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     if not pluginmanager.has_plugin(IN_CELL):
         add_cases_option(parser)
 
 
-def pytest_load_initial_conftests(early_config, parser, args):
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """With --flax-cases, and no in-cell plugin yet: load it now, so that its options are parsed with the rest."""
     manager = early_config.pluginmanager
     if early_config.known_args_namespace.flax_cases and not manager.has_plugin(IN_CELL):
@@ -48,7 +48,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
         early_config.stash[_ACTIVE] = True
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     """Collect the conformance tests beside the user's own (config.args: what the session collects)."""
     if config.stash.get(_ACTIVE, False) and str(CASE_TESTS) not in config.args:
         config.args.append(str(CASE_TESTS))

@@ -11,14 +11,17 @@ import fcntl
 import os
 import platform
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import distributions
 from pathlib import Path
 
+import pytest
+
 from flax_regressions.catalogue.rules import Rule
 from flax_regressions.core.failure import Failure
-from flax_regressions.core.records import Outcome, PropertyRecord, VariantRecord
+from flax_regressions.core.records import NOT_MEASURED, Outcome, PropertyRecord, VariantRecord
 from flax_regressions.core.results import CellOutcome, CellResult, CompileCache, ResultsError
 from flax_regressions.incell.context import cell_context
 
@@ -30,9 +33,17 @@ def case_variant(nodeid: str) -> tuple[str, str]:
 
 
 def held_to(
-    case: str, variant: str, rule: Rule | None, outcome: Outcome, failure: Failure, as_expected: bool, duration: float
+    case: str,
+    variant: str,
+    rule: Rule | None,
+    outcome: Outcome,
+    failure: Failure,
+    as_expected: bool,
+    duration: float,
+    measured: bool = True,
 ) -> VariantRecord:
-    """The record of a variant held to its rule (None: matrix.yaml has none here, an unknown)."""
+    """The record of a variant held to its rule (None: matrix.yaml has none here, an unknown; none anywhere, when
+    not ``measured``: the variant is new and waits for bisect --write)."""
     return VariantRecord(
         case,
         variant,
@@ -40,20 +51,22 @@ def held_to(
         failure.exception,
         failure.message,
         expected="unknown" if rule is None else rule.expect,
-        expected_detail=None if rule is None else rule.describe(),
+        expected_detail=rule.describe() if rule is not None else None if measured else NOT_MEASURED,
         as_expected=as_expected,
         duration_s=round(duration, 3),
     )
 
 
-def ran(case: str, variant: str, rule: Rule | None, exc: BaseException | None, duration: float) -> VariantRecord:
+def ran(
+    case: str, variant: str, rule: Rule | None, exc: BaseException | None, duration: float, measured: bool = True
+) -> VariantRecord:
     """A variant that ran to its end or raised: as expected when it did what its rule says."""
     as_expected = rule is not None and (
         (rule.expect == "pass" and exc is None) or (rule.fails and exc is not None and rule.matches(exc))
     )
     if exc is None:
-        return held_to(case, variant, rule, Outcome.PASSED, Failure(None, None), as_expected, duration)
-    return held_to(case, variant, rule, Outcome.FAILED, Failure.of(exc), as_expected, duration)
+        return held_to(case, variant, rule, Outcome.PASSED, Failure(None, None), as_expected, duration, measured)
+    return held_to(case, variant, rule, Outcome.FAILED, Failure.of(exc), as_expected, duration, measured)
 
 
 def crashed(case: str, variant: str, rule: Rule | None, message: str, duration: float) -> VariantRecord:
@@ -65,7 +78,7 @@ def as_user_properties(record: VariantRecord) -> list[tuple[str, object]]:
     return list(record.to_json().items())
 
 
-def variant_record(report) -> VariantRecord:
+def variant_record(report: pytest.TestReport) -> VariantRecord:
     """A conformance test's record: the one it carries, else a skip or an error of the test itself."""
     props = dict(report.user_properties)
     if "outcome" in props:
@@ -85,7 +98,7 @@ def variant_record(report) -> VariantRecord:
     )
 
 
-def property_record(report) -> PropertyRecord:
+def property_record(report: pytest.TestReport) -> PropertyRecord:
     """passed, failed (with the shrunk example's error and the command that reruns it), skipped or error."""
     case, variant = case_variant(report.nodeid)
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -115,7 +128,7 @@ class Recorder:
     wrote it last (``run_id``), so the command that started the run can tell a file it wrote from an older one.
     """
 
-    def __init__(self, config, path: Path, run_id: str | None):
+    def __init__(self, config: pytest.Config, path: Path, run_id: str | None):
         self.config, self.path, self.run_id = config, path, run_id
         self.packages = {d.metadata["Name"]: d.version for d in distributions()}
         self.started = _now()
@@ -143,8 +156,10 @@ class Recorder:
             return current
         return None
 
-    def pytest_runtest_logreport(self, report):
-        self.cache_counts.update(dict(report.user_properties).get("compile_cache") or {})
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        counts = dict(report.user_properties).get("compile_cache")
+        self.cache_counts.update(counts if isinstance(counts, dict) else {})
+        record: Callable[[pytest.TestReport], VariantRecord | PropertyRecord]
         if "conformance" in report.keywords:
             kind, record = "records", variant_record
         elif "property" in report.keywords:
@@ -162,7 +177,7 @@ class Recorder:
             self.seen.add((kind, *key))
             self.write(complete=False)
 
-    def pytest_sessionfinish(self, session, exitstatus):
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.seen:
             self.write(complete=exitstatus in (0, 1) and self.earlier_complete)
 
@@ -195,7 +210,7 @@ class Recorder:
 
 
 @contextmanager
-def locked(path: Path):
+def locked(path: Path) -> Iterator[None]:
     """Hold the lock beside a results file (``.<name>.lock``): one writer at a time reads, merges and replaces it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / f".{path.name}.lock", "w") as lock:
@@ -203,7 +218,7 @@ def locked(path: Path):
         yield
 
 
-def _key(record) -> tuple[str, str]:
+def _key(record: VariantRecord | PropertyRecord) -> tuple[str, str]:
     return record.case, record.variant
 
 

@@ -18,7 +18,8 @@ import traceback
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
+from typing import Any
 
 from flax_regressions.core.failure import first_line
 from flax_regressions.core.results import Versions
@@ -45,7 +46,7 @@ class _FromSource(importlib.machinery.SourceFileLoader):
     modification time in whole seconds: a repro module edited within the second, to the same size, would run as it
     was. Repro modules are edited between runs (a team's own cases, the harness's tests), and small."""
 
-    def get_code(self, fullname):
+    def get_code(self, fullname: str) -> CodeType:
         return self.source_to_code(self.get_data(self.path), self.path)
 
 
@@ -56,6 +57,7 @@ def load_repro(repro_dir: Path, case: str) -> ModuleType:
         return sys.modules[name]
     path = str(Path(repro_dir) / f"{case}.py")
     spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, path))
+    assert spec is not None and spec.loader is not None  # a file location with its loader always has a spec
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -71,7 +73,9 @@ def load_repro(repro_dir: Path, case: str) -> ModuleType:
     return module
 
 
-def run_variant(repro_dir: Path, case: str, variant: str, kwargs: dict | None = None, watched: tuple[str, ...] = ()):
+def run_variant(
+    repro_dir: Path, case: str, variant: str, kwargs: dict[str, Any] | None = None, watched: tuple[str, ...] = ()
+) -> tuple[Exception | None, float]:
     """Call one variant; return the exception it raised (None if it ran to the end) and its duration.
 
     The ``watched`` warning categories (built-in names, e.g. DeprecationWarning: matrix.yaml's ``warns``) are

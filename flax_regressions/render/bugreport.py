@@ -13,6 +13,7 @@ from pathlib import Path
 from flax_regressions.analysis.bugreport.environment import failure_of
 from flax_regressions.analysis.bugreport.known import Pair, Recorded, flax_where, version_key
 from flax_regressions.analysis.bugreport.script import docstring_of, function_source, helpers_of, problem_text
+from flax_regressions.catalogue.model import upstream_url
 from flax_regressions.core.failure import Failure, normalized
 from flax_regressions.core.records import Outcome, VariantRecord
 from flax_regressions.render.markdown import shown_message, table
@@ -44,7 +45,7 @@ def render(
         f"# {title.rstrip('.')} (Flax {flax}{', ' + reference.exception if reference.exception else ''})",
         "",
         f"<!-- Written by flax-regressions (`nox -s bugreport -- {case} --flax {flax} --backend {backend}`) on "
-        f"{datetime.now(UTC).date().isoformat()}. Related upstream issue: {_issue_link(upstream)}. "
+        f"{datetime.now(UTC).date().isoformat()}. Related upstream issue: {upstream_url(upstream) or 'none recorded'}. "
         f"Versions table from: {', '.join(sources)} -->",
         "",
         "### System information",
@@ -151,8 +152,3 @@ def _accelerator(backend: str, env_info: str) -> str:
         return "none (CPU backend)"
     gpu = re.search(r"^\|\s+\d+\s+(.+?)\s{2,}", env_info, re.M)  # nvidia-smi's table, printed by JAX
     return gpu.group(1).strip() if gpu else f"{backend} (see jax.print_environment_info() below)"
-
-
-def _issue_link(upstream: str) -> str:
-    match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", upstream or "")
-    return f"https://github.com/{match.group(1)}/issues/{match.group(2)}" if match else (upstream or "none recorded")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from flax_regressions.core.cells import CellId
 from flax_regressions.core.merged import Row
-from flax_regressions.core.records import Outcome
+from flax_regressions.core.records import NOT_MEASURED, Outcome
 from flax_regressions.core.variant import is_bug
 from flax_regressions.render.markdown import escaped, shortened, table
 
@@ -25,6 +26,8 @@ def _record_text(row: Row) -> str:
         return f"❌ {record.outcome.value}: {message}"
     if record.outcome is Outcome.SKIPPED:
         return f"⏭ skipped: {message}"
+    if record.expected in ("unknown", None) and record.expected_detail == NOT_MEASURED:
+        return f"❓ unknown: {NOT_MEASURED}"
     if record.expected in ("unknown", None):
         return f"❓ unknown: {record.outcome.value}{' ' + failure if failure else ''}; add an expectation"
     if record.expected in ("fail", "warn"):
@@ -60,7 +63,7 @@ def variants(n_variants: int, n_cells: int) -> str:
 
 def render(rows: list[Row]) -> str:
     cells = list(dict.fromkeys(r.cell for r in rows))
-    head = {}
+    head: dict[CellId, str] = {}
     for r in rows:
         head.setdefault(r.cell, f"flax {r.flax} · {r.cell.backend}<br>jax {r.versions.jax or '?'}")
     by_key = {(r.record.case, r.record.variant, r.cell): r for r in rows}

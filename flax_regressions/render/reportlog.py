@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from flax_regressions.core.errors import Error
 from flax_regressions.core.merged import Row
@@ -64,8 +65,9 @@ def lines(rows: list[Row], exit_status: int) -> list[dict]:
         "$report_type": "CollectReport",
         "result": [{"nodeid": node_id(row), "type": "Function"} for row in rows],
     }
+    start: dict[str, Any] = {"pytest_version": _pytest_version(), "$report_type": "SessionStart"}
     return (
-        [{"pytest_version": _pytest_version(), "$report_type": "SessionStart"}, collected]
+        [start, collected]
         + [_test_report(row) for row in rows]
         + [{"exitstatus": exit_status, "$report_type": "SessionFinish"}]
     )

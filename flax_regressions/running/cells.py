@@ -101,7 +101,7 @@ def run_cell(
         return CellResult.not_run(cell, CellOutcome.SKIPPED, reason)
     envs_dir = specs.envs_dir_for(workspace, jax, lock)
     try:
-        spec = specs.built_spec(the_matrix, requested, backend, jax, envs_dir, lock) or specs.spec_for(
+        spec = envs.built_spec(the_matrix, requested, backend, jax, envs_dir, lock) or specs.spec_for(
             the_matrix, requested, backend, jax, lock
         )
         python = envs.ensure(spec, envs_dir, log=log)

@@ -15,93 +15,27 @@ cut-off, and the environment says so in one line each time it is used.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import date
-from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from flax_regressions.catalogue.model import Matrix
 from flax_regressions.core.files import write_json
 from flax_regressions.core.results import CellId
 from flax_regressions.running import uv
+from flax_regressions.running.locks import Lock
+from flax_regressions.running.specs import EnvSpec, spec_of
 from flax_regressions.running.uv import EnvError
 
 STAMP = "flax-regressions-env.json"
-DISTRIBUTION = "flax-regressions"
-
-
-CELL_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "pyyaml", "packaging")  # what the in-cell plugin imports
-
-
-def cell_tools() -> tuple[str, ...]:
-    """What every cell installs besides Flax and JAX: the in-cell plugin's own dependencies, each as this package's
-    metadata requires it (pyproject's ``[project].dependencies``, one owner for the versions)."""
-    try:
-        required = {canonicalize_name(Requirement(r).name): r for r in metadata.requires(DISTRIBUTION) or ()}
-    except metadata.PackageNotFoundError:
-        raise EnvError(
-            f"{DISTRIBUTION} is not installed, so what its cells install is not known: run it with `uv run`"
-            " in a checkout, or install it"
-        ) from None
-    return tuple(required[name] for name in CELL_TOOLS)
-
-
-@dataclass(frozen=True)
-class EnvSpec:
-    flax: str
-    jax: str | None
-    backend: str
-    jax_extra: str | None
-    python: str
-    cutoff: date
-    tools: tuple[str, ...]
-    pins: tuple[str, ...] = ()  # a team's lock (running.locks), but its Flax and its JAX
-    lock_jax: tuple[str, ...] = ()  # the lock's JAX pins (jax, jaxlib, plugins); none when JAX is chosen by hand
-
-    @property
-    def name(self) -> str:
-        return str(CellId(self.flax, self.backend))
-
-    @property
-    def locked(self) -> bool:
-        return bool(self.pins or self.lock_jax)
-
-    def requirements(self) -> list[str]:
-        jax = f"jax[{self.jax_extra}]" if self.jax_extra else "jax"
-        pins = [f"flax=={self.flax}", f"{jax}=={self.jax}" if self.jax else jax]
-        if self.jax:
-            pins.append(f"jaxlib=={self.jax}")
-        return pins + list(self.lock_jax) + list(self.pins) + list(self.tools)
-
-    def key(self) -> str:
-        described = asdict(self)
-        if not self.locked:  # an environment of matrix.yaml keeps the key it had before locks: no rebuild
-            del described["pins"], described["lock_jax"]
-        return hashlib.sha256(json.dumps(described, default=str, sort_keys=True).encode()).hexdigest()[:16]
-
-    def resolution_limits(self) -> list[str]:
-        """uv's cut-off: the whole resolution's, or for a lock only JAX's, and only where the lock does not pin it."""
-        day = f"{self.cutoff.isoformat()}T00:00:00Z"
-        if not self.locked:
-            return ["--exclude-newer", day]
-        if self.jax or self.lock_jax:
-            return []
-        return [arg for name in ("jax", "jaxlib") for arg in ("--exclude-newer-package", f"{name}={day}")]
-
-    def described(self) -> str:
-        if not self.locked:
-            return f"{' '.join(self.requirements()[:3])} as of {self.cutoff}"
-        jax = f"jax=={self.jax}" if self.jax else " ".join(self.lock_jax) or "jax"
-        return f"flax=={self.flax} {jax} and {len(self.pins)} more pins of the lock"
 
 
 def python_of(env: Path) -> Path:
@@ -152,7 +86,7 @@ def unhealthy(env: Path, spec: EnvSpec) -> str | None:
     return None
 
 
-def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
+def _ensure_locked(spec: EnvSpec, envs_dir: Path, log: Callable[[str], None]) -> Path:
     env = envs_dir / spec.name
     stamp = env / STAMP
     stamped = _stamp(env)
@@ -182,7 +116,7 @@ def _ensure_locked(spec: EnvSpec, envs_dir: Path, log) -> Path:
         {"key": spec.key(), "spec": asdict(spec) | {"cutoff": spec.cutoff.isoformat()}}
         | ({"note": note} if note else {}),
     )
-    log(f"built {spec.name} in {time.monotonic() - start:.1f}s")
+    log(f"built {env.relative_to(envs_dir.parent)} in {time.monotonic() - start:.1f}s")
     return python_of(env)
 
 
@@ -242,7 +176,7 @@ def _add_hashes(lock: Path, spec: EnvSpec) -> None:
     """Give the resolved pins that a team's lock pinned with hashes those hashes: ``uv pip sync`` then checks every
     file it installs for them against the lock (uv checks the hashes a requirement has, and only those), and refuses a
     file whose bytes differ. ``uv pip compile`` drops them, so they are put back here."""
-    hashes = {}
+    hashes: dict[tuple[str, str], list[str]] = {}
     for requirement in spec.pins + spec.lock_jax:
         pin, *options = requirement.split()
         if options:
@@ -253,10 +187,25 @@ def _add_hashes(lock: Path, spec: EnvSpec) -> None:
     lines = []
     for line in lock.read_text().splitlines():
         pinned = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
-        options = hashes.get((canonicalize_name(pinned[1]), pinned[2])) if pinned else None
-        lines.append(f"{line.split('#')[0].rstrip()} {' '.join(options)}" if options else line)
+        given = hashes.get((canonicalize_name(pinned[1]), pinned[2])) if pinned else None
+        lines.append(f"{line.split('#')[0].rstrip()} {' '.join(given)}" if given else line)
     lock.write_text("\n".join(lines) + "\n")
 
 
 def _uv(spec: EnvSpec, *args: str, stdin: str | None = None) -> None:
     uv.run(spec.name, args, stdin)
+
+
+def built_spec(
+    the_matrix: Matrix, requested: str, backend: str, jax: str | None, envs_dir: Path, lock: Lock | None = None
+) -> EnvSpec | None:
+    """The spec of a release whose environment was built before, read with no network (None: never built).
+
+    Everything in a spec but the cut-off comes from matrix.yaml and the package's metadata, and a release's cut-off
+    (its publication day) never changes, so the one recorded at build time stands; envs.ensure then reuses the
+    environment when its pins still hold. ``latest`` asks the registry.
+    """
+    if requested == "latest":
+        return None
+    recorded = recorded_cutoff(envs_dir / str(CellId(requested, backend)))
+    return None if recorded is None else spec_of(the_matrix, requested, requested, backend, jax, recorded, lock)

@@ -6,9 +6,9 @@ the same failure (core.failure): a message reworded around a stable phrase is no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from flax_regressions.analysis.bisect.search import UNINSTALLABLE
 from flax_regressions.core.failure import Failure
 from flax_regressions.core.records import Outcome, VariantRecord
 
@@ -72,13 +72,13 @@ class Observation:
         return any(self.of(v).differs(other.of(v)) for v in variants)
 
 
-def differ_in(variants: list[str]):
+def differ_in(variants: list[str]) -> Callable[[Observation, Observation], bool]:
     """``differ`` for the search: any of ``variants`` behaves differently."""
     return lambda a, b: a.differs(b, variants)
 
 
 def show(outcome: Observation | str, variants: list[str]) -> str:
     """A probe's answer on one line: ``bug:ValueError  fix:pass``, or that the release cannot be installed."""
-    if outcome == UNINSTALLABLE:
+    if not isinstance(outcome, Observation):
         return "cannot be installed"
     return "  ".join(str(b) for b in outcome.behaviours if b.variant in variants)

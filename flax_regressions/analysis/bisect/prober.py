@@ -92,7 +92,7 @@ class Prober:
         runs = stored.get("runs", {}) if stored.get("source") == self.source else {}
         self.store = {cell: [ProbeRun.from_json(run) for run in cell_runs] for cell, cell_runs in runs.items()}
         self.calls: Counter = Counter()
-        self.cost = Counter()  # runs, built, remembered, seconds
+        self.cost: dict[str, float] = {"runs": 0, "built": 0, "remembered": 0, "seconds": 0.0}
 
     def jax_of(self, flax: str, jax: str | None = None) -> str:
         """The JAX a probe of ``flax`` ran with: ``jax`` when pinned, else the one its environment resolved."""
@@ -128,7 +128,7 @@ class Prober:
 
     def run(self, flax: str, jax: str | None, cell: CellId, attempt: int) -> ProbeRun:
         """One cell run of the case's tests; its pytest output goes to logs/<cell>-<attempt>.log."""
-        start, lines = time.monotonic(), []
+        start, lines = time.monotonic(), list[str]()
         cells_dir = self.dir / "cells"
         cell_file(cells_dir, cell).unlink(missing_ok=True)  # an earlier run's file must not answer for this one
         logfile = self.dir / "logs" / f"{cell}-{attempt}.log"
@@ -145,7 +145,8 @@ class Prober:
         )
         seconds = time.monotonic() - start
         built = any(line.startswith("building ") for line in lines)
-        self.cost.update(runs=1, built=int(built), seconds=seconds)
+        for key, value in (("runs", 1), ("built", int(built)), ("seconds", seconds)):
+            self.cost[key] += value
         if result.outcome is CellOutcome.NOT_RUN or result.rerun_failed:
             raise BisectError(
                 result.rerun_failed or result.reason

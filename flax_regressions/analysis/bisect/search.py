@@ -16,21 +16,27 @@ hide a change point.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
 UNINSTALLABLE = "uninstallable"
 FLAKY = "flaky"
 
+ItemT = TypeVar("ItemT")  # an item: a release
+OutcomeT = TypeVar("OutcomeT")  # what probing it says
+
 
 @dataclass
-class Search:
+class Search(Generic[ItemT, OutcomeT]):
     """What a search learned: outcomes of the probed items, the items it had to skip, and the change points."""
 
-    items: list
-    outcomes: dict[int, Hashable] = field(default_factory=dict)  # index -> outcome (its first probe)
+    items: list[ItemT]
+    outcomes: dict[int, OutcomeT] = field(default_factory=dict)  # index -> outcome (its first probe)
     skipped: dict[int, str] = field(default_factory=dict)  # index -> UNINSTALLABLE or FLAKY
-    flaky: dict[int, tuple] = field(default_factory=dict)  # index -> the two outcomes that disagreed
+    flaky: dict[int, tuple[OutcomeT, OutcomeT | str]] = field(
+        default_factory=dict
+    )  # index -> the two outcomes that disagreed
     probes: int = 0  # probe() calls, re-runs included
     changes: list[tuple[int, int]] = field(default_factory=list)  # (last index before, first index after)
 
@@ -41,19 +47,19 @@ class Search:
 
 
 def search(
-    items: Sequence,
-    probe: Callable[[object], Hashable],
+    items: Sequence[ItemT],
+    probe: Callable[[ItemT], OutcomeT | str],
     *,
-    seeds: Sequence = (),
-    differ: Callable[[Hashable, Hashable], bool] = operator.ne,
+    seeds: Sequence[ItemT] = (),
+    differ: Callable[[OutcomeT, OutcomeT], bool] = operator.ne,
     confirm: bool = True,
-) -> Search:
+) -> Search[ItemT, OutcomeT]:
     """Probe ``items`` (ordered) until every change of outcome lies between two adjacent probed items.
 
     ``seeds`` are items to probe up front besides the two ends. ``differ(a, b)`` says whether two outcomes
     count as different (default ``!=``). With ``confirm``, both sides of each change are probed again.
     """
-    found = Search(list(items))
+    found: Search[ItemT, OutcomeT] = Search(list(items))
     n = len(found.items)
     confirmed: set[int] = set()
 
@@ -63,7 +69,7 @@ def search(
         if outcome == UNINSTALLABLE:
             found.skipped[i] = UNINSTALLABLE
         else:
-            found.outcomes[i] = outcome
+            found.outcomes[i] = cast(OutcomeT, outcome)
 
     def unknown(i: int) -> bool:
         return i not in found.outcomes and i not in found.skipped
@@ -111,13 +117,13 @@ def search(
             confirmed.add(i)
             found.probes += 1
             again = probe(found.items[i])
-            if again == UNINSTALLABLE or differ(found.outcomes[i], again):
+            if again == UNINSTALLABLE or differ(found.outcomes[i], cast(OutcomeT, again)):
                 found.flaky[i] = (found.outcomes.pop(i), again)
                 found.skipped[i] = FLAKY
     return found
 
 
-def _changes(found: Search, differ) -> list[tuple[int, int]]:
+def _changes(found: Search[ItemT, OutcomeT], differ: Callable[[OutcomeT, OutcomeT], bool]) -> list[tuple[int, int]]:
     probed = found.probed
     return [(a, b) for a, b in zip(probed, probed[1:]) if differ(found.outcomes[a], found.outcomes[b])]
 
@@ -131,7 +137,7 @@ class Run:
     probed: list[int]
 
 
-def runs(found: Search, same: Callable[[list[int], int], bool]) -> list[Run]:
+def runs(found: Search[Any, Any], same: Callable[[list[int], int], bool]) -> list[Run]:
     """Group the probed items into runs: ``same(run_so_far, i)`` says whether item ``i`` continues the run.
 
     The caller projects the outcome (one variant of a case, say): items between two runs are skipped ones.

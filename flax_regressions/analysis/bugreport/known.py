@@ -50,7 +50,7 @@ def known_outcomes(workspace: Workspace, case: str, backend: str) -> dict[Pair, 
         rows = load_merged(merged)
     except ResultsError:
         rows = []
-    runs += [("", workspace.shown(merged), row.versions, [row.record]) for row in rows if row.cell.backend == backend]
+    runs += [("", workspace.shown(merged), row.versions, (row.record,)) for row in rows if row.cell.backend == backend]
 
     found: dict[Pair, Recorded] = {}
     for _, source, versions, records in runs:  # newest first: a variant's first record wins
@@ -92,7 +92,7 @@ def flax_where(outcomes: dict[Pair, Recorded], variant: str, outcome: Outcome) -
     found = {
         pair[0]
         for pair, entry in outcomes.items()
-        if (record := entry.variants.get(variant)) is not None and record.outcome is outcome
+        if pair[0] and (record := entry.variants.get(variant)) is not None and record.outcome is outcome
     }
     return sorted(found, key=lambda flax: version_key((flax, "")))
 
@@ -106,7 +106,7 @@ def workarounds(outcomes: dict[Pair, Recorded], flax: str, jax: str) -> list[str
 def version_key(pair: Pair) -> tuple[Version, Version]:
     """Sorts (flax, jax) pairs by release; a version that is not one sorts first."""
 
-    def version(text):
+    def version(text: str | None) -> Version:
         try:
             return Version(text or "0")
         except InvalidVersion:

@@ -130,7 +130,8 @@ def helpers_of(module: Path, name: str) -> list[str]:
     """The module's top-level functions and classes that function ``name`` calls, transitively, in module order."""
     body = ast.parse(module.read_text()).body
     defs = {n.name: n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    seen, queue = set(), [name]
+    seen: set[str] = set()
+    queue = [name]
     while queue:
         for node in ast.walk(defs[queue.pop()]):
             if isinstance(node, ast.Name) and node.id in defs and node.id not in seen | {name}:
