@@ -170,6 +170,25 @@ def test_properties_hold_or_show_the_shrunk_example_and_its_command(pytester):
 
 
 @pytest.mark.integration
+def test_the_main_jobs_scope_holds_the_workarounds_that_work_alone(pytester):
+    """--properties=workarounds: a workaround that works here is held over sizes (and can fail there); a bug is
+    held at its documented call alone, its property test skipped, saying why, and recorded as skipped."""
+    result = run(pytester, "test_properties.py", "--properties=workarounds", "--hypothesis-profile=thorough")
+    out = result.stdout.str()
+    result.assert_outcomes(passed=2, failed=1, skipped=4)  # test_not_a_cell_test passes; fix_unknown is skipped
+    assert "demo-bug_gone_for_big: held at its documented call alone here (--properties=workarounds)" in out
+    props = {p.variant: p.outcome for p in CellResult.load(pytester.path / "cell.json").properties}
+    assert props == {
+        "bug": "skipped",
+        "bug_gone_for_big": "skipped",
+        "bug_other_for_big": "skipped",
+        "fix": "passed",
+        "fix_broken_for_big": "failed",
+        "fix_unknown": "skipped",
+    }
+
+
+@pytest.mark.integration
 def test_thorough_draws_every_value_of_a_small_set(pytester):
     result = run(
         pytester, "test_properties.py", "-k", "demo-fix and not broken and not unknown", "--hypothesis-profile=thorough"

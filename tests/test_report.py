@@ -126,7 +126,7 @@ def test_an_atomic_write_never_leaves_a_torn_file(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(files.json, "dump", explode)
+    monkeypatch.setattr(files.json, "dumps", explode)
     with pytest.raises(KeyboardInterrupt):
         files.write_json(target, {"ok": 2})
     assert json.loads(target.read_text()) == {"ok": 1}

@@ -185,6 +185,25 @@ def test_the_main_job_starts_the_newest_release_first(tmp_path, monkeypatch, cap
     assert len(started) == len(reader.load().flax)
 
 
+def test_only_the_main_job_holds_the_workarounds_alone_over_sizes(tmp_path, monkeypatch):
+    """The main job gives its cells --properties=workarounds (incell.properties); a cell asked for by name, or a run
+    narrowed with pytest arguments, holds every variant over generated sizes."""
+    given: dict[str, list[str]] = {}
+
+    def run_cell(workspace, the_matrix, version, backend, extra=(), **kwargs):
+        given[version] = list(extra)
+        return CellResult(CellId(version, backend), versions=Versions(version, "0.5.3", "0.5.3"))
+
+    monkeypatch.setattr(cells, "run_cell", run_cell)
+    cli.main(["--workdir", str(tmp_path), "run"])
+    assert given and all(extra == ["--properties=workarounds"] for extra in given.values())
+    given.clear()
+    cli.main(["--workdir", str(tmp_path), "run", "--flax", "0.10.5"])
+    assert given == {"0.10.5": []}
+    cli.main(["--workdir", str(tmp_path), "run", "--", "-k", "lstm"])
+    assert all(extra == ["-k", "lstm"] for extra in given.values())
+
+
 def test_the_matrix_mode_gives_each_job_its_release_and_backend_for_the_installed_tool():
     """`--matrix` (the example workflow of a team's repository, which has the tool and no noxfile): the matrix's cells."""
     the_matrix = reader.load()

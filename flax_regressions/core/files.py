@@ -22,17 +22,19 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any, indent: int | None = 1) -> None:
     """Replace ``path`` with ``data`` atomically (a temporary file beside it, then ``os.replace``), with the mode a
-    plain ``open`` would give it (``mkstemp`` makes its file 0600 whatever the umask)."""
+    plain ``open`` would give it (``mkstemp`` makes its file 0600 whatever the umask).
+
+    ``indent=None`` writes one line, with the json module's C encoder (it serves neither ``json.dump`` nor an
+    indent): about a fifth of the time, for a file rewritten after every test."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
+            f.write(json.dumps(data, indent=indent, sort_keys=True) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

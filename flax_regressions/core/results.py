@@ -181,7 +181,7 @@ class CellResult:
         )
 
     def write(self, path: Path) -> None:
-        write_json(path, self.to_json())
+        write_json(path, self.to_json(), indent=None)  # rewritten after every test of a cell: one line
 
     @classmethod
     def load(cls, path: Path) -> CellResult:

@@ -78,6 +78,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="name this run in the results file (the command that started it checks the file is its own)",
     )
     group.addoption(
+        "--properties",
+        choices=properties.SCOPES,
+        default="all",
+        help="which variants the property tests hold over generated sizes: all (default), or the workarounds that "
+        "work here (what the main job runs; see flax_regressions.incell.properties)",
+    )
+    group.addoption(
         "--variant-timeout",
         type=float,
         default=None,

@@ -138,6 +138,7 @@ class Recorder:
         self.properties: dict[tuple[str, str], PropertyRecord] = {}
         self.seen: set[tuple[str, str, str]] = set()  # (kind, case, variant) recorded by this run
         self.cache_counts: Counter = Counter()
+        self.written: tuple[tuple[int, int, int], CellResult] | None = None  # the file as this run last wrote it
 
     def _same_environment(self) -> CellResult | None:
         """The results file as it is now, when it holds results of this cell's environment (None: no file, or one
@@ -184,7 +185,7 @@ class Recorder:
     def write(self, complete: bool) -> None:
         context = cell_context(self.config)
         with locked(self.path):
-            current = self._same_environment()
+            current = self._as_written() or self._same_environment()
             records = {_key(r): r for r in current.records} if current else {}
             properties = {_key(p): p for p in current.properties} if current else {}
             cell = CellResult(
@@ -197,9 +198,19 @@ class Recorder:
                 compile_cache=self.compile_cache(),
                 run_id=self.run_id,
             )
-            cell.with_records(
+            result = cell.with_records(
                 (records | self.records).values(), (properties | self.properties).values(), complete, _now()
-            ).write(self.path)
+            )
+            result.write(self.path)
+            signature = _signature(self.path)
+            self.written = (signature, result) if signature else None
+
+    def _as_written(self) -> CellResult | None:
+        """What this run wrote last, while the file is still that one (a file another run replaced since is read
+        again): reading back a file of hundreds of records after every test cost a cell seconds of CPU."""
+        if self.written and _signature(self.path) == self.written[0]:
+            return self.written[1]
+        return None
 
     def compile_cache(self) -> CompileCache:
         """The cache as this run had it; off means no counts (JAX 0.5 counts requests even with no directory)."""
@@ -216,6 +227,15 @@ def locked(path: Path) -> Iterator[None]:
     with open(path.parent / f".{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells one written file from another: every write replaces the file (core.files.write_json)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _key(record: VariantRecord | PropertyRecord) -> tuple[str, str]:
